@@ -1,0 +1,46 @@
+#ifndef TBL_H
+#define TBL_H
+/* tbl.h: the Berkeley DB environment under $CMC_HOME/db and its tables.
+   The only module that includes <db.h>.  One transactional environment
+   (locking, logging, recovery) shared by every process; tables are btrees
+   named by a short string and opened on first use.
+
+   Errors: -1 with errno: EDEADLK for a deadlock or lock timeout (abort the
+   transaction and retry it), EAGAIN when the environment needs recovery
+   (close and open again), others as the system gave them. */
+#include <stddef.h>
+#include "buf.h"
+
+struct tbl;                      /* an open environment */
+struct tbl_txn;
+
+#define TBL_RECOVER 1            /* run recovery now (the s6 oneshot, make run, tests) */
+
+int tbl_open(struct tbl **t, const char *dbdir, int flags);
+void tbl_close(struct tbl *t);
+int tbl_checkpoint(struct tbl *t);          /* checkpoint and remove old logs */
+
+int tbl_begin(struct tbl *t, struct tbl_txn **x);
+int tbl_commit(struct tbl_txn *x);          /* durable (log fsynced) on 0 */
+void tbl_abort(struct tbl_txn *x);
+
+/* x may be 0: the operation is then its own transaction.
+   tbl_get: 0 found (value in v, replacing its content), 1 absent, -1 error. */
+int tbl_get(struct tbl *t, struct tbl_txn *x, const char *table,
+            const void *k, size_t kn, struct buf *v);
+int tbl_put(struct tbl *t, struct tbl_txn *x, const char *table,
+            const void *k, size_t kn, const void *v, size_t vn);
+/* tbl_add: like put, but 1 (nothing written) if the key exists. */
+int tbl_add(struct tbl *t, struct tbl_txn *x, const char *table,
+            const void *k, size_t kn, const void *v, size_t vn);
+int tbl_del(struct tbl *t, struct tbl_txn *x, const char *table,
+            const void *k, size_t kn);           /* 0 deleted, 1 absent */
+
+/* Walk keys >= from (from may be 0: the first key), in key order, while
+   fn returns 0.  fn returning > 0 stops the walk with that value returned;
+   < 0 stops it with -1.  n limits the keys visited (0: no limit).
+   With reverse, walks keys <= from downward (from 0: the last key). */
+typedef int tbl_fn(void *ctx, const void *k, size_t kn, const void *v, size_t vn);
+int tbl_walk(struct tbl *t, struct tbl_txn *x, const char *table,
+             const void *from, size_t fromn, int reverse, tbl_fn *fn, void *ctx);
+#endif

@@ -1,0 +1,53 @@
+#ifndef TENANT_H
+#define TENANT_H
+/* tenant.h: tenants and their relay access, SMTP AUTH users and routes.
+
+   Stored in the tables of tbl.h (writers: cmcctl, later the console/API).
+   smtp-recv does not open the database: after every change of access data
+   the writer regenerates the snapshot file $CMC_HOME/etc/access atomically
+   (tenant_export_access), and smtp-recv reads it once per connection
+   (access_load).  Snapshot format, one record per line, TAB-separated:
+     net  TENANT  COMPOSITION  ADDRESS[/PREFIX]      (IPv4 or IPv6)
+     user NAME    TENANT       COMPOSITION  HASH     (crypt(3) hash)
+   Lines starting with '#' and empty lines are ignored. */
+#include <stddef.h>
+#include "buf.h"
+#include "tbl.h"
+
+#define TENANT_NAME_MAX 64        /* [a-z0-9][a-z0-9_-]* */
+
+/* --- database side (cmcctl, deliver) --- */
+int tenant_add(struct tbl *t, const char *name);              /* 1 if exists */
+int tenant_exists(struct tbl *t, const char *name);           /* 1 yes, 0 no, -1 */
+typedef int tenant_fn(void *ctx, const char *name);
+int tenant_list(struct tbl *t, tenant_fn *fn, void *ctx);
+int tenant_name_ok(const char *name);                         /* 1 if valid */
+
+int tenant_net_add(struct tbl *t, const char *tenant, const char *comp, const char *cidr);
+int tenant_net_del(struct tbl *t, const char *tenant, const char *comp, const char *cidr);
+/* password: plain text, hashed here (yescrypt via crypt_gensalt/crypt_r). */
+int tenant_user_set(struct tbl *t, const char *tenant, const char *comp,
+                    const char *user, const char *password);
+int tenant_user_del(struct tbl *t, const char *tenant, const char *comp, const char *user);
+/* domain: a domain, or "*" for all others.  hostport: "host:port" or "[ip]:port". */
+int tenant_route_set(struct tbl *t, const char *tenant, const char *comp,
+                     const char *domain, const char *hostport);
+int tenant_route_del(struct tbl *t, const char *tenant, const char *comp, const char *domain);
+/* Route for domain (exact, then each parent domain, then "*"): 0 found
+   (hostport in out), 1 none (use MX), -1 error. */
+int tenant_route_get(struct tbl *t, const char *tenant, const char *comp,
+                     const char *domain, struct buf *out);
+/* Write the access snapshot to path atomically. */
+int tenant_export_access(struct tbl *t, const char *path);
+
+/* --- snapshot side (smtp-recv) --- */
+struct access;
+int access_load(struct access **a, const char *path);  /* missing file: empty */
+void access_free(struct access *a);
+/* 1 and *tenant/*comp set if ip (text form) is in a tenant's ranges; 0 if not. */
+int access_by_ip(const struct access *a, const char *ip, const char **tenant, const char **comp);
+/* 1 if user exists and password matches its hash; 0 otherwise (constant
+   work whether or not the user exists). */
+int access_by_user(const struct access *a, const char *user, const char *password,
+                   const char **tenant, const char **comp);
+#endif
