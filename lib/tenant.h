@@ -37,6 +37,12 @@ int tenant_route_del(struct tbl *t, const char *tenant, const char *comp, const 
    (hostport in out), 1 none (use MX), -1 error. */
 int tenant_route_get(struct tbl *t, const char *tenant, const char *comp,
                      const char *domain, struct buf *out);
+/* Per tenant and composition settings, as key=value text (e.g.
+   retry_period=259200).  tenant_get: 0 found, 1 unset, -1 error. */
+int tenant_set(struct tbl *t, const char *tenant, const char *comp,
+               const char *key, const char *value);
+int tenant_get(struct tbl *t, const char *tenant, const char *comp,
+               const char *key, struct buf *out);
 /* Write the access snapshot to path atomically. */
 int tenant_export_access(struct tbl *t, const char *path);
 
