@@ -1,0 +1,134 @@
+#!/bin/sh
+# Crash safety: mail flows from several SMTP clients through smtp-recv,
+# queue-inject and deliver to a sink while a killer sends SIGKILL to a
+# random one of them at random moments.  Afterwards every message that got
+# a 250 must have been delivered (duplicates are allowed, counted and
+# reported), nothing may be delivered that was never sent, and every
+# delivered copy must be whole.
+. "${0%/*}/lib.sh"
+plan 5
+mkhome
+SINK=$TMPD/sink; mkdir -p "$SINK"
+SINK_PORT=$(free_port); SMTP_PORT=$(free_port)
+cmcctl tenant add crash >/dev/null
+cmcctl net add crash 127.0.0.1 >/dev/null
+cmcctl route add crash '*' "127.0.0.1:$SINK_PORT" >/dev/null
+bg tcpserver -q -R -H -c 100 127.0.0.1 "$SINK_PORT" "$BIN/mail-sink" -d "$SINK"
+SINK_PID=$!
+bg tcpserver -q -R -H -c 100 127.0.0.1 "$SMTP_PORT" "$BIN/smtp-recv"
+SMTPD_PID=$!
+export CMC_RETRY_INTERVAL=1
+# deliver restarted as s6 would after every kill
+bg sh -c 'while [ ! -f "$1/stop" ]; do "$2/deliver" 2>>"$1/deliver.log"; done' sh "$TMPD" "$BIN"
+LOOP_PID=$!
+wait_port "$SINK_PORT" && wait_port "$SMTP_PORT"
+ok $? "servers listening"
+
+N=${CRASH_N:-300}
+$PY - "$SMTP_PORT" "$N" "$TMPD" "$SMTPD_PID" "$LOOP_PID" <<'PYEOF' > "$TMPD/result"
+import os, random, signal, smtplib, sys, threading, time
+port, n, tmpd = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+roots = {"smtpd": int(sys.argv[4]), "loop": int(sys.argv[5])}
+accepted, sent, lock = {}, set(), threading.Lock()
+
+def body(tok):
+    # a body whose integrity can be checked: the token repeated, 8-bit text, a dot line
+    return ("From: app@crash.test\r\nTo: user@dest.test\r\nSubject: %s\r\n\r\n" % tok
+            + ("%s line \xe9\r\n" % tok) * 40 + "..dot line\r\nend %s\r\n" % tok).encode("latin-1")
+
+def client(k):
+    for i in range(k, n, 4):
+        tok = "tok%05d" % i
+        with lock: sent.add(tok)
+        for attempt in range(3):
+            try:
+                s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+                s.ehlo("crash.test")
+                code, _ = s.mail("app@crash.test")
+                if code != 250: raise Exception("mail")
+                code, _ = s.rcpt("user%d@dest.test" % i)
+                if code != 250: raise Exception("rcpt")
+                code, msg = s.data(body(tok))
+                if code == 250:
+                    with lock: accepted[tok] = msg.decode()
+                try: s.quit()
+                except Exception: pass
+                if code == 250: break
+            except Exception:
+                time.sleep(0.05)
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit(): continue
+        try:
+            with open("/proc/%s/stat" % d) as f: st = f.read()
+        except OSError: continue
+        rest = st[st.rfind(")") + 2:].split()
+        if int(rest[1]) == pid: out.append((int(d), st[st.find("(") + 1:st.rfind(")")]))
+    return out
+
+kills = {"smtp-recv": 0, "queue-inject": 0, "deliver": 0}
+stop = False
+def killer():
+    rnd = random.Random(int(os.environ.get("CRASH_SEED", "1")))
+    while not stop:
+        time.sleep(rnd.uniform(0.02, 0.25))
+        victims = []
+        for pid, name in children(roots["smtpd"]):
+            victims.append((pid, "smtp-recv"))
+            victims += [(p, "queue-inject") for p, nm in children(pid) if nm == "queue-inject"]
+        victims += [(p, "deliver") for p, nm in children(roots["loop"]) if nm == "deliver"]
+        if not victims: continue
+        want = rnd.choice(list(kills))
+        pool = [v for v in victims if v[1] == want] or victims
+        pid, name = rnd.choice(pool)
+        try:
+            os.kill(pid, signal.SIGKILL); kills[name] += 1
+        except OSError: pass
+
+kt = threading.Thread(target=killer); kt.start()
+ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+stop = True; kt.join()
+
+# Let deliver finish: wait until every accepted token is in the sink or 90 s pass.
+def delivered():
+    seen = {}
+    d = os.path.join(tmpd, "sink", "new")
+    for name in os.listdir(d):
+        with open(os.path.join(d, name), "rb") as f: data = f.read()
+        i = data.find(b"Subject: tok")
+        if i < 0: seen.setdefault("?garbage", []).append(name); continue
+        tok = data[i + 9:i + 17].decode()
+        whole = data.endswith(("end %s\r\n" % tok).encode()) and data.count(tok.encode()) >= 42
+        seen.setdefault(tok, []).append(whole)
+    return seen
+deadline = time.time() + 90
+while time.time() < deadline:
+    seen = delivered()
+    if all(t in seen for t in accepted): break
+    time.sleep(0.5)
+seen = delivered()
+missing = [t for t in accepted if t not in seen]
+extra = [t for t in seen if t not in sent]
+broken = [t for t, w in seen.items() if t in sent and not all(w)]
+dups = sum(len(w) - 1 for t, w in seen.items() if t in sent)
+late = [t for t in seen if t in sent and t not in accepted]
+print("sent=%d accepted=%d delivered=%d missing=%d extra=%d broken=%d duplicates=%d "
+      "delivered_without_250=%d kills=%s" % (len(sent), len(accepted), len(seen), len(missing),
+      len(extra), len(broken), dups, len(late), ",".join("%s:%d" % kv for kv in kills.items())))
+print("missing: " + " ".join(sorted(missing)[:20]))
+PYEOF
+touch "$TMPD/stop"
+diag "$(head -n 1 "$TMPD/result")"
+res=$(head -n 1 "$TMPD/result")
+acc=$(echo "$res" | sed -n 's/.* accepted=\([0-9]*\).*/\1/p')
+[ "${acc:-0}" -ge $((N / 2)) ]
+ok $? "most messages accepted despite the kills (${acc:-0} of $N)"
+like "$res" "* missing=0 *" "every message that got 250 was delivered"
+like "$res" "* extra=0 *" "nothing delivered that was never sent"
+like "$res" "* broken=0 *" "every delivered copy is whole"
+[ "$failed" = 0 ] || { sed -n 2p "$TMPD/result"; tail -n 20 "$TMPD/deliver.log"; }
+exit $failed
