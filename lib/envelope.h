@@ -26,6 +26,7 @@
 #define ENVELOPE_FIELD_MAX 2048     /* one field, tag included */
 #define ENVELOPE_MAX (ENVELOPE_MAXRCPT * ENVELOPE_FIELD_MAX)
 
+/* Absent optional fields are null pointers (accepted: -1). */
 struct envelope {
   const char *tenant, *composition, *client_ip, *user, *helo, *id;
   const char *sender;

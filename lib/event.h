@@ -56,7 +56,12 @@ int event_add(struct tbl *t, struct tbl_txn *x, const struct event *e);
    point into scratch.  0 or -1 EINVAL. */
 int event_decode(struct event *e, const void *v, size_t vn, struct buf *scratch);
 
-/* Call fn for each event of message id (our id), oldest first. */
+/* Call fn for each event of message id (our id), oldest first.  fn
+   returning non-zero stops: > 0 is returned, < 0 gives -1. */
 typedef int event_fn(void *ctx, const struct event *e);
 int event_by_id(struct tbl *t, const char *tenant, const char *id, event_fn *fn, void *ctx);
+/* Call fn for each event of tenant with from <= time <= to (unix
+   seconds), oldest first, or newest first with reverse.  fn as above. */
+int event_range(struct tbl *t, const char *tenant, long long from, long long to,
+                int reverse, event_fn *fn, void *ctx);
 #endif

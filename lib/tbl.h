@@ -19,6 +19,15 @@ struct tbl_txn;
 int tbl_open(struct tbl **t, const char *dbdir, int flags);
 void tbl_close(struct tbl *t);
 int tbl_checkpoint(struct tbl *t);          /* checkpoint and remove old logs */
+/* Berkeley DB's last message for t ("" if none), for diagnostics. */
+const char *tbl_lasterror(const struct tbl *t);
+/* A number no other process with the environment open gets from its own
+   handle: pid in the high 32 bits, a counter of this handle below. */
+unsigned long long tbl_uniq(struct tbl *t);
+/* A thread watches every call into Berkeley DB: one that lasts longer
+   than this (default 60 s), or that waits in regions recovery has
+   replaced, ends the process with 111 (see doc/tables.md).  0: default. */
+void tbl_set_stuck(struct tbl *t, unsigned seconds);
 
 int tbl_begin(struct tbl *t, struct tbl_txn **x);
 int tbl_commit(struct tbl_txn *x);          /* durable (log fsynced) on 0 */

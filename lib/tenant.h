@@ -43,6 +43,31 @@ int tenant_set(struct tbl *t, const char *tenant, const char *comp,
                const char *key, const char *value);
 int tenant_get(struct tbl *t, const char *tenant, const char *comp,
                const char *key, struct buf *out);
+int tenant_unset(struct tbl *t, const char *tenant, const char *comp,
+                 const char *key);                            /* 1 if unset */
+/* Listings, in key order; comp 0 means every composition.  fn(ctx, comp,
+   a, b) with: nets a = CIDR (canonical ADDR/PREFIX), b = ""; users a =
+   name, b = ""; routes a = domain or "*", b = host:port; settings a = key,
+   b = value.  fn non-zero stops the walk (as tbl_walk). */
+typedef int tenant_item_fn(void *ctx, const char *comp, const char *a, const char *b);
+int tenant_net_list(struct tbl *t, const char *tenant, const char *comp,
+                    tenant_item_fn *fn, void *ctx);
+int tenant_user_list(struct tbl *t, const char *tenant, const char *comp,
+                     tenant_item_fn *fn, void *ctx);
+int tenant_route_list(struct tbl *t, const char *tenant, const char *comp,
+                      tenant_item_fn *fn, void *ctx);
+int tenant_set_list(struct tbl *t, const char *tenant, const char *comp,
+                    tenant_item_fn *fn, void *ctx);
+int tenant_comp_ok(const char *comp);     /* 1 if valid: as a tenant name */
+int tenant_user_ok(const char *user);     /* 1 if valid: [A-Za-z0-9._@+=-], 1..128 */
+/* yescrypt hash of password into out (n >= 384 is enough); 0 or -1
+   (EINVAL: empty, control characters or longer than 1024 bytes). */
+int tenant_hash(const char *password, char *out, size_t n);
+/* 1 if password matches hash (constant-time compare), 0 if not, -1. */
+int tenant_verify(const char *password, const char *hash);
+/* Errors of the writers above: EINVAL bad name/value, ENOENT unknown
+   tenant, EEXIST user name taken by another tenant, EDEADLK/EAGAIN as tbl.h. */
+
 /* Write the access snapshot to path atomically. */
 int tenant_export_access(struct tbl *t, const char *path);
 
@@ -50,7 +75,7 @@ int tenant_export_access(struct tbl *t, const char *path);
 struct access;
 int access_load(struct access **a, const char *path);  /* missing file: empty */
 void access_free(struct access *a);
-/* 1 and *tenant/*comp set if ip (text form) is in a tenant's ranges; 0 if not. */
+/* 1 and *tenant, *comp set if ip (text form) is in a tenant's ranges; 0 if not. */
 int access_by_ip(const struct access *a, const char *ip, const char **tenant, const char **comp);
 /* 1 if user exists and password matches its hash; 0 otherwise (constant
    work whether or not the user exists). */

@@ -8,7 +8,10 @@ plan 8
 CMC_HOME=$TMPD/var
 CMC_SMTP_PORT=$(free_port); CMC_MX_PORT=$(free_port); CMC_SINK_PORT=$(free_port)
 export CMC_HOME CMC_SMTP_PORT CMC_MX_PORT CMC_SINK_PORT
-sh "$TOP/bin/cmc-run.sh" >"$TMPD/run.out" 2>&1 &
+# Started with SIGINT at its default, as from a terminal (a background job
+# of a script would inherit SIGINT ignored).
+$PY -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+  sh "$TOP/bin/cmc-run.sh" >"$TMPD/run.out" 2>&1 &
 RUN_PID=$!
 BGPIDS="$BGPIDS $RUN_PID"
 wait_port "$CMC_SMTP_PORT" && wait_port "$CMC_SINK_PORT"

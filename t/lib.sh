@@ -77,3 +77,22 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)
 s.sendto(q, ("127.0.0.1", int(sys.argv[1]))); s.recv(512)
 PYEOF
 }
+
+# start_sink DIR [IP [MAIL-SINK-ARGS...]]: bin/mail-sink under tcpserver on
+# IP (default 127.0.0.1), port $SINK_PORT: chosen on the first call, reused
+# by later ones, so sinks on 127.0.0.2, 127.0.0.3 ... share one port as MX
+# hosts do.  Messages land in DIR/new, envelopes in DIR/env, one line per
+# connection and per message in DIR/log; stderr goes to DIR.err.  Returns
+# once the sink listens, without connecting (DIR/log counts only yours).
+start_sink() {
+  _sdir=$1; _sip=${2:-127.0.0.1}
+  shift; [ $# -gt 0 ] && shift
+  [ -n "$SINK_PORT" ] || SINK_PORT=$(free_port)
+  export SINK_PORT
+  mkdir -p "$_sdir"
+  : >"$_sdir.err"
+  bg tcpserver -v -R -H -l0 -c 100 "$_sip" "$SINK_PORT" \
+    "$BIN/mail-sink" -d "$_sdir" -h sink.test "$@" 2>>"$_sdir.err"
+  wait_for 15 grep -q 'tcpserver: status:' "$_sdir.err" \
+    || { cat "$_sdir.err"; echo "Bail out! mail-sink on $_sip:$SINK_PORT did not start"; exit 1; }
+}

@@ -1,0 +1,180 @@
+/* classify-bounce: error status of a bounce message or of an SMTP reply.
+   Message mode: one message on fd 0 (or each FILE), one line per failed
+   recipient on fd 1: RCPT TAB STATUS TAB CODE TAB ENHANCED TAB DIAGNOSTIC.
+   Reply mode (-r): the reply in the arguments or one line on fd 0; prints
+   STATUS TAB CODE TAB ENHANCED TAB TEXT.  Rules: -d DIR, else
+   $CMC_HOME/etc/classify, else the tree's templates/classify.
+   Exit 0 classified, 2 not a bounce, 100 bad usage or input, 111 temporary. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "bounce.h"
+#include "buf.h"
+#include "classify.h"
+#include "die.h"
+#include "home.h"
+#include "io.h"
+
+#define USAGE "usage: classify-bounce [-x] [-d dir] [file ...] | classify-bounce [-x] [-d dir] -r [-s stage] [reply ...]"
+#define EXIT_NOTBOUNCE 2
+#define REPLY_MAX 65536
+
+static int explain;
+
+static int is_dir(const char *p)
+{
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The rule directory: -d, $CMC_HOME/etc/classify, the tree, the install. */
+static const char *rule_dir(const char *opt, char *buf, size_t n)
+{
+  const char *home = getenv("CMC_HOME");
+  static const char *const rel[] = { "../templates/classify", "../../../share/cmc/templates/classify", 0 };
+  int i;
+  if (opt) return opt;
+  if (home_path(buf, n, home && *home ? home : HOME_DEFAULT, "etc/classify") == 0 && is_dir(buf))
+    return buf;
+  for (i = 0; rel[i]; i++)
+    if (home_bin(buf, n, 0, rel[i]) == 0 && is_dir(buf)) return buf;
+  return 0;
+}
+
+/* Tabs and newlines never reach the output columns. */
+static void put_field(const char *s)
+{
+  for (; *s; s++) putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+static int one_message(const struct classify *c, struct bounce *b, const char *name,
+                       const char *p, size_t n)
+{
+  int i;
+  if (bounce_parse(b, p, n) == -1) {
+    if (errno == EFBIG) { warn("message too large: ", name ? name : "-"); return EXIT_PERM; }
+    warn_sys("unable to parse ", name ? name : "-");
+    return EXIT_TEMP;
+  }
+  if (b->kind != BOUNCE_FAILURE) {
+    if (name) { put_field(name); putchar('\t'); }
+    printf("-\t-\t-\t-\tnot a bounce: %s\n", bounce_kind_name(b->kind));
+    return EXIT_NOTBOUNCE;
+  }
+  for (i = 0; i < b->nrcpt; i++) {
+    const struct bounce_rcpt *r = &b->rcpt[i];
+    struct classify_in in;
+    struct classify_out out;
+    memset(&in, 0, sizeof in);
+    in.text = r->diag;
+    in.context = r->ctx;
+    in.action = r->action;
+    in.dtype = r->dtype;
+    in.status = r->status;
+    if (classify(c, &in, &out) == -1) { warn_sys("unable to classify ", name ? name : "-"); return EXIT_TEMP; }
+    if (name) { put_field(name); putchar('\t'); }
+    put_field(r->addr);
+    printf("\t%d\t", out.status);
+    if (out.code) printf("%d", out.code); else putchar('-');
+    putchar('\t');
+    put_field(out.enhanced[0] ? out.enhanced : "-");
+    putchar('\t');
+    put_field(r->diag[0] ? r->diag : "-");
+    if (explain) printf("\t%s\t%s", out.why, out.stage[0] ? out.stage : "-");
+    putchar('\n');
+  }
+  return 0;
+}
+
+static int reply_mode(const struct classify *c, const char *stage, char **argv, int argc)
+{
+  struct buf t = BUF_ZERO;
+  struct classify_in in;
+  struct classify_out out;
+  int i;
+  if (argc) {
+    for (i = 0; i < argc; i++)
+      if ((i && buf_addc(&t, ' ') == -1) || buf_adds(&t, argv[i]) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+  } else {
+    char *nl;
+    if (read_all(0, &t, REPLY_MAX) == -1) {
+      if (errno == EFBIG) die(EXIT_PERM, "reply too long", 0);
+      die_sys(EXIT_TEMP, "unable to read reply", 0);
+    }
+    if (t.s && (nl = memchr(t.s, '\n', t.len)) != 0) buf_trunc(&t, (size_t)(nl - t.s));
+  }
+  if (!t.len) die(EXIT_PERM, USAGE, 0);
+  memset(&in, 0, sizeof in);
+  in.text = t.s;
+  in.stage = stage;
+  if (classify(c, &in, &out) == -1) die_sys(EXIT_TEMP, "unable to classify", 0);
+  printf("%d\t", out.status);
+  if (out.code) printf("%d", out.code); else putchar('-');
+  putchar('\t');
+  put_field(out.enhanced[0] ? out.enhanced : "-");
+  putchar('\t');
+  put_field(t.s);
+  if (explain) printf("\t%s\t%s", out.why, out.stage[0] ? out.stage : "-");
+  putchar('\n');
+  buf_free(&t);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  const char *dirarg = 0, *dir, *stage = 0;
+  char dirbuf[4096], err[512];
+  struct classify *c;
+  struct bounce *b;
+  struct buf m = BUF_ZERO;
+  int opt, reply = 0, rc = 0, i;
+  prog = "classify-bounce";
+  while ((opt = getopt(argc, argv, "d:rs:x")) != -1)
+    switch (opt) {
+    case 'd': dirarg = optarg; break;
+    case 'r': reply = 1; break;
+    case 's': stage = optarg; break;
+    case 'x': explain = 1; break;
+    default: die(EXIT_PERM, USAGE, 0);
+    }
+  argc -= optind;
+  argv += optind;
+  if (stage && !reply) die(EXIT_PERM, USAGE, 0);
+  dir = rule_dir(dirarg, dirbuf, sizeof dirbuf);
+  if (!dir) die(EXIT_TEMP, "unable to find the rule directory (etc/classify or templates/classify)", 0);
+  if (classify_load(&c, dir, err, sizeof err) == -1)
+    die(errno == EINVAL || errno == E2BIG ? EXIT_PERM : EXIT_TEMP, "unable to load rules: ", err);
+  if (reply) rc = reply_mode(c, stage, argv, argc);
+  else {
+    b = malloc(sizeof *b);
+    if (!b) die_sys(EXIT_TEMP, "out of memory", 0);
+    bounce_init(b);
+    if (!argc) {
+      if (read_all(0, &m, BOUNCE_MSG_MAX) == -1) {
+        if (errno == EFBIG) die(EXIT_PERM, "message too large", 0);
+        die_sys(EXIT_TEMP, "unable to read message", 0);
+      }
+      rc = one_message(c, b, 0, m.s ? m.s : "", m.len);
+    }
+    for (i = 0; i < argc; i++) {
+      int r;
+      m.len = 0;
+      if (file_read(argv[i], &m, BOUNCE_MSG_MAX) == -1) {
+        if (errno == EFBIG) { warn("message too large: ", argv[i]); r = EXIT_PERM; }
+        else { warn_sys("unable to read ", argv[i]); r = errno_is_temp(errno) ? EXIT_TEMP : EXIT_PERM; }
+      } else
+        r = one_message(c, b, argc > 1 ? argv[i] : 0, m.s ? m.s : "", m.len);
+      /* the worst outcome wins: 111, then 100, then 2 */
+      if (r == EXIT_TEMP || (r == EXIT_PERM && rc != EXIT_TEMP) || (r == EXIT_NOTBOUNCE && !rc)) rc = r;
+    }
+    bounce_free(b);
+    free(b);
+  }
+  buf_free(&m);
+  classify_free(c);
+  if (fflush(stdout) == EOF || ferror(stdout)) die_sys(EXIT_TEMP, "unable to write output", 0);
+  return rc;
+}

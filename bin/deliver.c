@@ -1,0 +1,374 @@
+/* deliver: the long-running delivery scheduler (doc/programs/deliver.md).
+   Takes messages from $CMC_HOME/spool/new at once (trigger FIFO, and a
+   scan every few seconds), records their "queued" events and recipient
+   state in db/ (table "queue"), moves them to queue/, and hands due
+   recipients, grouped by destination, to worker processes: one fork per
+   outgoing connection (lib/dqwork.c), which report one result line per
+   recipient.  Results become events and new state in one transaction; a
+   message leaves the spool when every recipient is final.
+   Runs in the foreground under s6; SIGTERM: stop workers, exit 0.
+   Usage: deliver | deliver -q DOMAIN (print the hosts a domain resolves to).
+   Exit 100 bad usage, 111 cannot run (spool, db). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "die.h"
+#include "dns.h"
+#include "dq.h"
+#include "dqsched.h"
+#include "dqwork.h"
+#include "home.h"
+#include "io.h"
+#include "smtpc.h"
+#include "tbl.h"
+
+#define USAGE "usage: deliver [-q domain]"
+#define SCAN_INTERVAL 5              /* seconds between scans of new/ */
+#define MAXPROCS_DEFAULT 20
+#define MAXCONN_DEFAULT 5
+#define CONNECT_TIMEOUT 30
+#define SMTP_TIMEOUT_DEFAULT 300
+#define WAIT_MAX 5000                /* ms: longest sleep between looks at the clock */
+
+struct worker {
+  pid_t pid;
+  int fd;                            /* result pipe, -1 after EOF */
+  int reaped;
+  char *key;                         /* destination */
+  struct dqwork_job job;
+  struct buf in;
+};
+
+static struct dqsched q;             /* messages, db, configuration */
+static struct dqwork_cfg wcfg;
+static struct worker **workers;
+static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
+static int selfpipe[2] = { -1, -1 }, trigfd = -1;
+static volatile sig_atomic_t got_term;
+
+static void on_signal(int sig)
+{
+  int e = errno;
+  if (sig == SIGTERM || sig == SIGINT) got_term = 1;
+  if (write(selfpipe[1], "", 1) == -1) { /* full pipe: a wakeup is pending anyway */ }
+  errno = e;
+}
+
+static unsigned long envnum(const char *name, unsigned long def, unsigned long min,
+                            unsigned long max)
+{
+  const char *s = getenv(name);
+  char *end;
+  unsigned long v;
+  if (!s || !*s) return def;
+  errno = 0;
+  v = strtoul(s, &end, 10);
+  if (errno || *end || v < min || v > max) die(EXIT_PERM, "bad value of ", name);
+  return v;
+}
+
+/* deliver -q DOMAIN: show what a worker would try, in order. */
+static int query(const char *domain, const struct sockaddr_in *resolver)
+{
+  struct dns *d;
+  struct dns_mx *mx = 0, one;
+  size_t nmx = 0, h, i, nip;
+  struct dns_ip ip[DNS_IP_MAX];
+  char t[INET6_ADDRSTRLEN];
+  int rc;
+  if (dns_open(&d, resolver, 0, 0) == -1) die_sys(EXIT_TEMP, "unable to start the resolver", 0);
+  rc = dns_mx(d, domain, &mx, &nmx);
+  if (rc == -1) die_sys(EXIT_TEMP, "unable to look up ", domain);
+  if (rc == DNS_NODATA) {
+    snprintf(one.host, sizeof one.host, "%s", domain);
+    one.pref = 0;
+    printf("nomx %s\n", domain);
+  } else if (rc != DNS_OK) {
+    printf("%s %s\n", rc == DNS_NXDOMAIN ? "nxdomain" : rc == DNS_NULLMX ? "nullmx" : "temp", domain);
+    dns_close(d);
+    return rc == DNS_TEMP ? EXIT_TEMP : EXIT_PERM;
+  }
+  for (h = 0; h < (mx ? nmx : 1); h++) {
+    const struct dns_mx *m = mx ? &mx[h] : &one;
+    printf("mx %u %s\n", m->pref, m->host);
+    rc = dns_ip(d, m->host, ip, DNS_IP_MAX, &nip);
+    if (rc != DNS_OK) printf("ip %s %s\n", m->host, rc == DNS_TEMP ? "temp" : "none");
+    for (i = 0; rc == DNS_OK && i < nip; i++)
+      if (dns_ip_fmt(&ip[i], t, sizeof t) == 0) printf("ip %s %s\n", m->host, t);
+  }
+  free(mx);
+  dns_close(d);
+  if (fflush(stdout) == EOF) die_sys(EXIT_TEMP, "unable to write output", 0);
+  return 0;
+}
+
+/* Fork a worker for job; 0, or -1 (the job is then not started). */
+static int spawn(struct dqsched_job *sj)
+{
+  struct worker *w;
+  int p[2];
+  pid_t pid;
+  size_t i;
+  w = calloc(1, sizeof *w);
+  if (!w) return -1;
+  if (pipe(p) == -1) { free(w); return -1; }
+  fd_cloexec(p[0]);
+  fd_cloexec(p[1]);
+  pid = fork();
+  if (pid == -1) { close(p[0]); close(p[1]); free(w); return -1; }
+  if (pid == 0) {
+    /* The worker: no db, no spool changes, only SMTP and its pipe. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    close(p[0]);
+    close(selfpipe[0]);
+    close(selfpipe[1]);
+    if (trigfd != -1) close(trigfd);
+    for (i = 0; i < nworkers; i++) if (workers[i]->fd != -1) close(workers[i]->fd);
+    _exit(dqwork_run(&wcfg, &sj->job, p[1]) == 0 ? 0 : EXIT_TEMP);
+  }
+  close(p[1]);
+  fd_nonblock(p[0], 1);
+  w->pid = pid;
+  w->fd = p[0];
+  w->key = sj->key;
+  w->job = sj->job;
+  sj->key = 0;
+  sj->job.item = 0;
+  sj->job.nitem = 0;
+  workers[nworkers++] = w;
+  return 0;
+}
+
+static size_t active(const char *key)
+{
+  size_t i, n = 0;
+  for (i = 0; i < nworkers; i++) if (!strcmp(workers[i]->key, key)) n++;
+  return n;
+}
+
+/* Start workers for what is due, within the limits.  The time of the next
+   due recipient (or 0) goes to *next. */
+static void dispatch(long long now, long long *next)
+{
+  struct dqsched_plan plan;
+  size_t g;
+  if (dqsched_plan(&q, now, &plan, next) == -1) {
+    warn_sys("unable to plan deliveries", 0);
+    return;
+  }
+  for (g = 0; g < plan.ngroup; g++) {
+    size_t busy = active(plan.group[g].key);
+    while (busy < maxconn && nworkers < maxprocs) {
+      struct dqsched_job sj;
+      if (dqsched_take(&plan, g, &sj) != 1) break;
+      if (spawn(&sj) == -1) {
+        warn_sys("unable to start a worker for ", sj.key);
+        dqsched_job_free(&q, &sj);   /* its recipients stay pending */
+        break;
+      }
+      busy++;
+    }
+  }
+  dqsched_plan_free(&plan);
+}
+
+/* Complete result lines of w: record them in one transaction. */
+static void results(struct worker *w)
+{
+  size_t start = 0, i;
+  struct dqsched_batch b;
+  dqsched_batch_init(&b);
+  for (i = 0; i < w->in.len; i++) {
+    struct dq_result r;
+    if (w->in.s[i] != '\n') continue;
+    if (dq_result_parse(&r, w->in.s + start, i - start) == -1
+        || dqsched_result(&q, &b, &w->job, &r) == -1) {
+      if (errno == ENOMEM) die_sys(EXIT_TEMP, "unable to record results", 0);
+      warn("bad result line from the worker for ", w->key);
+    }
+    start = i + 1;
+  }
+  if (dqsched_batch_commit(&q, &b) == -1) die_sys(EXIT_TEMP, "unable to record results", 0);
+  if (start) {
+    memmove(w->in.s, w->in.s + start, w->in.len - start);
+    buf_trunc(&w->in, w->in.len - start);
+  }
+  if (w->in.len > DQ_RESULT_MAX) buf_trunc(&w->in, 0);   /* no LF in sight: junk */
+}
+
+static void worker_read(struct worker *w)
+{
+  for (;;) {
+    ssize_t r;
+    if (buf_ready(&w->in, 65536) == -1) die_sys(EXIT_TEMP, "unable to read results", 0);
+    r = read(w->fd, w->in.s + w->in.len, w->in.cap - w->in.len - 1);
+    if (r > 0) {
+      w->in.len += (size_t)r;
+      w->in.s[w->in.len] = 0;
+      results(w);
+      continue;
+    }
+    if (r == -1 && errno == EINTR) continue;
+    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    close(w->fd);
+    w->fd = -1;
+    return;
+  }
+}
+
+/* Workers that are gone and whose pipe is drained: what they did not
+   report stays pending (on shutdown) or is deferred (a crash). */
+static void workers_reap(void)
+{
+  size_t i;
+  int st;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+    for (i = 0; i < nworkers; i++)
+      if (workers[i]->pid == pid) workers[i]->reaped = 1;
+  for (i = 0; i < nworkers; i++) {
+    struct worker *w = workers[i];
+    if (!w->reaped || w->fd != -1) continue;
+    if (dqsched_job_done(&q, &w->job, got_term ? 0 : "delivery process ended without a result") == -1)
+      die_sys(EXIT_TEMP, "unable to record results", 0);
+    free(w->key);
+    buf_free(&w->in);
+    free(w);
+    workers[i--] = workers[--nworkers];
+  }
+}
+
+static long long now_s(void) { return (long long)time(0); }
+
+static void log_line(const char *line) { fprintf(stderr, "%s\n", line); }
+static void warn_line(const char *what, const char *arg, int e)
+{
+  errno = e;
+  if (e) warn_sys(what, arg);
+  else warn(what, arg);
+}
+
+int main(int argc, char **argv)
+{
+  const char *home, *s;
+  char spooldir[4096], dbdir[4096], trig[4096], hostname[256];
+  static struct sockaddr_in resolver;
+  int have_resolver = 0, opt;
+  const char *qdomain = 0;
+  long long next_scan = 0;
+  struct sigaction sa;
+  prog = "deliver";
+  while ((opt = getopt(argc, argv, "q:")) != -1) {
+    if (opt == 'q') qdomain = optarg;
+    else die(EXIT_PERM, USAGE, 0);
+  }
+  if (optind != argc) die(EXIT_PERM, USAGE, 0);
+  if ((s = getenv("CMC_RESOLVER")) && *s) {
+    if (dns_server_parse(s, &resolver) == -1) die(EXIT_PERM, "bad CMC_RESOLVER ", s);
+    have_resolver = 1;
+  }
+  if (qdomain) return query(qdomain, have_resolver ? &resolver : 0);
+
+  home = getenv("CMC_HOME");
+  if (!home || !*home) home = HOME_DEFAULT;
+  if ((s = getenv("CMC_HOSTNAME")) && *s) snprintf(hostname, sizeof hostname, "%s", s);
+  else if (gethostname(hostname, sizeof hostname) == -1) die_sys(EXIT_TEMP, "unable to get host name", 0);
+  hostname[sizeof hostname - 1] = 0;
+  if (home_path(spooldir, sizeof spooldir, home, "spool") == -1
+      || home_path(dbdir, sizeof dbdir, home, "db") == -1
+      || home_path(trig, sizeof trig, spooldir, "trigger") == -1)
+    die(EXIT_PERM, "CMC_HOME is too long", 0);
+  maxprocs = envnum("CMC_DELIVER_MAXPROCS", MAXPROCS_DEFAULT, 1, 10000);
+  maxconn = envnum("CMC_DELIVER_MAXCONN", MAXCONN_DEFAULT, 1, 10000);
+  wcfg.spooldir = spooldir;
+  wcfg.helo = hostname;
+  wcfg.port = (unsigned)envnum("CMC_REMOTE_PORT", 25, 1, 65535);
+  wcfg.connect_timeout = CONNECT_TIMEOUT;
+  wcfg.timeout = (int)envnum("CMC_SMTP_CLIENT_TIMEOUT", SMTP_TIMEOUT_DEFAULT, 1, 86400);
+  wcfg.resolver = have_resolver ? &resolver : 0;
+  if (!(wcfg.tls_ctx = smtpc_tls_ctx())) die(EXIT_TEMP, "unable to set up TLS", 0);
+  if (!(workers = calloc(maxprocs, sizeof *workers))) die_sys(EXIT_TEMP, "out of memory", 0);
+
+  if (pipe(selfpipe) == -1 || fd_cloexec(selfpipe[0]) == -1 || fd_cloexec(selfpipe[1]) == -1
+      || fd_nonblock(selfpipe[0], 1) == -1 || fd_nonblock(selfpipe[1], 1) == -1)
+    die_sys(EXIT_TEMP, "unable to create a pipe", 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, 0);
+  sigaction(SIGINT, &sa, 0);
+  sigaction(SIGCHLD, &sa, 0);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+
+  /* O_RDWR: the FIFO then always has a writer (us), so it never reads EOF. */
+  trigfd = open(trig, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (trigfd == -1) die_sys(EXIT_TEMP, "unable to open ", trig);
+  if (dqsched_open(&q, spooldir, dbdir) == -1) die_sys(EXIT_TEMP, "unable to open ", dbdir);
+  q.log = log_line;
+  q.warn = warn_line;
+  q.period = (long long)envnum("CMC_RETRY_PERIOD", DQ_RETRY_PERIOD_DEFAULT, 0, 10u * 365 * 86400);
+  q.interval = (long long)envnum("CMC_RETRY_INTERVAL", DQ_RETRY_INTERVAL_DEFAULT, 1, 86400);
+  if (dqsched_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
+  fprintf(stderr, "start maxprocs=%zu maxconn=%zu\n", maxprocs, maxconn);
+
+  for (;;) {
+    struct pollfd *pfd;
+    size_t i, n = 0;
+    long long now = now_s(), next = 0, wait_ms = WAIT_MAX;
+    char junk[512];
+    if (got_term && nworkers == 0) break;
+    if (!got_term) {
+      if (now >= next_scan) {
+        if (dqsched_pickup(&q) == -1) die_sys(EXIT_TEMP, "unable to take new mail", 0);
+        next_scan = now + SCAN_INTERVAL;
+      }
+      dispatch(now, &next);
+      if (next && (next - now) * 1000 < wait_ms) wait_ms = next > now ? (next - now) * 1000 : 0;
+      if ((next_scan - now) * 1000 < wait_ms) wait_ms = (next_scan - now) * 1000;
+    }
+    pfd = calloc(nworkers + 2, sizeof *pfd);
+    if (!pfd) die_sys(EXIT_TEMP, "out of memory", 0);
+    pfd[n].fd = selfpipe[0];
+    pfd[n++].events = POLLIN;
+    pfd[n].fd = got_term ? -1 : trigfd;
+    pfd[n++].events = POLLIN;
+    for (i = 0; i < nworkers; i++) {
+      pfd[n].fd = workers[i]->fd;
+      pfd[n++].events = POLLIN;
+    }
+    if (poll(pfd, n, (int)wait_ms) == -1 && errno != EINTR) die_sys(EXIT_TEMP, "unable to poll", 0);
+    if (pfd[0].revents) while (read(selfpipe[0], junk, sizeof junk) > 0) ;
+    if (pfd[1].revents) {
+      while (read(trigfd, junk, sizeof junk) > 0) ;
+      next_scan = 0;                 /* a new message: look now */
+    }
+    for (i = 0; i < nworkers; i++)
+      if (pfd[i + 2].revents && workers[i]->fd != -1) worker_read(workers[i]);
+    free(pfd);
+    if (got_term) {
+      static int killed;
+      if (!killed)
+        for (i = 0; i < nworkers; i++) kill(workers[i]->pid, SIGTERM);
+      killed = 1;
+    }
+    workers_reap();
+  }
+  dqsched_close(&q);
+  smtpc_tls_ctx_free(wcfg.tls_ctx);
+  free(workers);
+  fprintf(stderr, "stop\n");
+  return 0;
+}

@@ -1,0 +1,634 @@
+/* smtp-recv: the ESMTP relay server, run once per connection on fds 0/1
+   under tcpserver (TCPREMOTEIP, TCPREMOTEHOST, TCPLOCALIP, TCPLOCALPORT).
+   Relays for a tenant's IP ranges or SMTP AUTH users (after STARTTLS), as
+   the snapshot $CMC_HOME/etc/access says; hands each message to
+   queue-inject (fd 0 the message, fd 1 the envelope) and answers 250 only
+   once queue-inject says it is durable.  Events on fd 2.  Exit 0 when the
+   session ends, 111 when it could not be served, 100 on bad usage.
+   doc/programs/smtp-recv.md has the replies, limits and knobs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "addr.h"
+#include "buf.h"
+#include "die.h"
+#include "envelope.h"
+#include "home.h"
+#include "io.h"
+#include "smtpd.h"
+#include "spool.h"
+#include "tenant.h"
+#include "tls.h"
+
+#define USAGE "usage: smtp-recv"
+#define ERRORS_MAX 20                 /* bad commands before we hang up */
+#define INJECT_TIMEOUT 600            /* queue-inject's answer: RFC 5321 4.5.3.2.6 */
+#define PATH_MAX_ 4096
+
+/* Whose mail a session may hand on.  XXX: the receiving server for
+   bounces (-m, on CMC_MX_PORT) comes with its issue as a second mode. */
+enum mode { MODE_RELAY };
+
+static struct {
+  enum mode mode;
+  const char *host, *ip, *rdns;
+  unsigned long long maxsize;
+  unsigned long maxrcpt, maxsessions, timeout;
+  enum smtpd_received received;
+  char cert[PATH_MAX_], key[PATH_MAX_], access[PATH_MAX_], slots[PATH_MAX_], inject[PATH_MAX_];
+} cf;
+
+static struct {                       /* the session */
+  struct tls io;
+  struct access *acc;
+  struct buf helo;
+  int is_helo, is_esmtp, is_tls, can_tls, is_auth, errors;
+  const char *ip_tenant, *ip_comp;    /* by the client's IP, or 0 */
+  const char *tenant, *comp;          /* who relays: AUTH user first, else IP */
+  char user[SMTPD_USER_MAX + 1];
+  const char *verb;                   /* for the log */
+  unsigned long nmsg;
+} s;
+
+static struct {                       /* the mail transaction */
+  int has_mail, rcpt_tried, is_8bitmime, is_smtputf8;
+  struct buf sender;
+  char **rcpt;
+  size_t nrcpt;
+} tx;
+
+static struct buf line, scratch, scratch2;
+
+static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void event(const char *fmt, ...)
+{
+  va_list ap;
+  fprintf(stderr, "%s: ", prog);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " pid=%ld\n", (long)getpid());
+}
+
+static _Noreturn void bye(const char *reason)
+{
+  tls_flush(&s.io);
+  tls_close(&s.io);
+  event("end reason=%s msgs=%lu", reason, s.nmsg);
+  exit(0);
+}
+
+static void out(const char *p)
+{
+  if (tls_puts(&s.io, p) == -1) bye("write");
+}
+
+static void reply(const char *r)
+{
+  out(r);
+  out("\r\n");
+}
+
+/* Refusals go to the log; the client's own mistakes count towards
+   ERRORS_MAX (a client that keeps failing is a scanner or broken). */
+static void refuse_(const char *r, int counts)
+{
+  reply(r);
+  event("refused code=%.3s status=%.5s cmd=%s ip=%s", r, r + 4, s.verb, cf.ip);
+  if (counts && ++s.errors >= ERRORS_MAX) {
+    reply("421 4.7.0 Too many errors, closing connection");
+    bye("errors");
+  }
+}
+static void refuse(const char *r) { refuse_(r, 1); }
+
+/* A read failed: a silent client, a gone one, or a broken TLS layer. */
+static _Noreturn void read_fail(void)
+{
+  if (errno == ETIMEDOUT) {
+    reply("421 4.4.2 timeout, closing connection");
+    bye("timeout");
+  }
+  if (errno == EPROTO) event("tls error=\"%s\"", s.io.err);
+  bye("read");
+}
+
+static void tx_reset(void)
+{
+  size_t i;
+  for (i = 0; i < tx.nrcpt; i++) free(tx.rcpt[i]);
+  tx.nrcpt = 0;
+  tx.has_mail = tx.rcpt_tried = tx.is_8bitmime = tx.is_smtputf8 = 0;
+  buf_trunc(&tx.sender, 0);
+}
+
+/* May this session hand mail on?  The one place where a mode decides. */
+static int may_relay(void)
+{
+  switch (cf.mode) {
+  case MODE_RELAY: return s.tenant != 0;
+  }
+  return 0;
+}
+
+static void do_helo(const struct smtpd_cmd *c, int is_esmtp)
+{
+  if (!smtpd_helo_ok(c->arg, c->len)) {
+    refuse(is_esmtp ? "501 5.5.4 Syntax: EHLO hostname" : "501 5.5.4 Syntax: HELO hostname");
+    return;
+  }
+  tx_reset();
+  if (buf_set(&s.helo, c->arg, c->len) == -1) die_sys(EXIT_TEMP, "unable to allocate", 0);
+  s.is_helo = 1;
+  s.is_esmtp = is_esmtp;
+  if (!is_esmtp) {
+    out("250 ");
+    reply(cf.host);
+    return;
+  }
+  buf_trunc(&scratch, 0);
+  if (buf_printf(&scratch, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
+                 "250-SMTPUTF8\r\n%s%s250 ENHANCEDSTATUSCODES\r\n", cf.host, cf.maxsize,
+                 s.can_tls && !s.is_tls ? "250-STARTTLS\r\n" : "",
+                 s.is_tls ? "250-AUTH PLAIN LOGIN\r\n" : "") == -1)
+    die_sys(EXIT_TEMP, "unable to allocate", 0);
+  out(scratch.s);
+}
+
+static void do_mail(const struct smtpd_cmd *c)
+{
+  static struct smtpd_path pa = SMTPD_PATH_ZERO;
+  int r;
+  if (!s.is_helo) { refuse("503 5.5.1 Error: send HELO/EHLO first"); return; }
+  if (tx.has_mail) { refuse("503 5.5.1 Error: nested MAIL command"); return; }
+  if ((r = smtpd_path_parse(&pa, c->arg, c->len, 1, s.is_esmtp, 0)) != SMTPD_OK) {
+    refuse(smtpd_path_reply(r, 1));
+    return;
+  }
+  /* RFC 1870: a declared size over the limit is refused before any data. */
+  if (pa.has_size && pa.size > cf.maxsize) {
+    refuse("552 5.3.4 Message size exceeds fixed limit");
+    return;
+  }
+  if (buf_set(&tx.sender, pa.addr.s, pa.addr.len) == -1) die_sys(EXIT_TEMP, "unable to allocate", 0);
+  tx.has_mail = 1;
+  tx.is_8bitmime = pa.is_8bitmime;
+  tx.is_smtputf8 = pa.is_smtputf8;
+  reply("250 2.1.0 Ok");
+}
+
+static void do_rcpt(const struct smtpd_cmd *c)
+{
+  static struct smtpd_path pa = SMTPD_PATH_ZERO;
+  size_t i;
+  int r;
+  if (!tx.has_mail) { refuse("503 5.5.1 Error: need MAIL command"); return; }
+  tx.rcpt_tried = 1;
+  if ((r = smtpd_path_parse(&pa, c->arg, c->len, 0, s.is_esmtp, tx.is_smtputf8)) != SMTPD_OK) {
+    refuse(smtpd_path_reply(r, 0));
+    return;
+  }
+  if (!may_relay()) {
+    buf_trunc(&scratch, 0);
+    if (buf_printf(&scratch, "554 5.7.1 <%s>: Relay access denied", pa.addr.s) == -1)
+      die_sys(EXIT_TEMP, "unable to allocate", 0);
+    refuse(scratch.s);
+    return;
+  }
+  for (i = 0; i < tx.nrcpt; i++)      /* one copy per recipient is enough */
+    if (addr_cmp(tx.rcpt[i], pa.addr.s) == 0) { reply("250 2.1.5 Ok"); return; }
+  if (tx.nrcpt >= cf.maxrcpt) {       /* RFC 5321 4.5.3.1.10: the client sends the rest later */
+    refuse_("452 4.5.3 Too many recipients", 0);
+    return;
+  }
+  if (!tx.rcpt && !(tx.rcpt = calloc(cf.maxrcpt, sizeof *tx.rcpt)))
+    die_sys(EXIT_TEMP, "unable to allocate", 0);
+  if (!(tx.rcpt[tx.nrcpt] = strdup(pa.addr.s))) die_sys(EXIT_TEMP, "unable to allocate", 0);
+  tx.nrcpt++;
+  reply("250 2.1.5 Ok");
+}
+
+/* Start queue-inject with a pipe on fd 0 for the message and a socket on
+   fd 1 for the envelope and its answer.  Its pid, or -1. */
+static pid_t inject_start(int *msgfd, int *envfd)
+{
+  int p[2], sp[2];
+  pid_t pid;
+  if (pipe(p) == -1) return -1;
+  if (fd_cloexec(p[0]) == -1 || fd_cloexec(p[1]) == -1) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  pid = fork();
+  if (pid == 0) {
+    char *argv[2];
+    argv[0] = cf.inject;
+    argv[1] = 0;
+    if (dup2(p[0], 0) == -1 || dup2(sp[1], 1) == -1) _exit(EXIT_TEMP);
+    signal(SIGPIPE, SIG_DFL);
+    execv(cf.inject, argv);
+    _exit(EXIT_TEMP);
+  }
+  close(p[0]);
+  close(sp[1]);
+  if (pid == -1) {
+    close(p[1]);
+    close(sp[0]);
+    return -1;
+  }
+  *msgfd = p[1];
+  *envfd = sp[0];
+  return pid;
+}
+
+/* queue-inject's exit status (-1: no normal exit). */
+static int inject_wait(pid_t pid)
+{
+  int st;
+  while (waitpid(pid, &st, 0) == -1)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Send the envelope, read back "ID\n" into id.  0, or -1. */
+static int inject_envelope(int envfd, char *id, size_t idmax)
+{
+  struct envelope e;
+  size_t n = 0;
+  memset(&e, 0, sizeof e);
+  e.tenant = s.tenant;
+  e.composition = s.comp;
+  e.client_ip = *cf.ip ? cf.ip : 0;
+  e.user = s.is_auth ? s.user : 0;
+  e.helo = s.helo.s;
+  e.sender = tx.sender.s ? tx.sender.s : "";
+  e.accepted = -1;
+  e.is_8bitmime = tx.is_8bitmime;
+  e.is_smtputf8 = tx.is_smtputf8;
+  e.nrcpt = tx.nrcpt;
+  e.rcpt = (const char **)tx.rcpt;
+  buf_trunc(&scratch, 0);
+  if (envelope_put(&scratch, &e) == -1) return -1;
+  if (write_all(envfd, scratch.s, scratch.len) == -1) return -1;
+  shutdown(envfd, SHUT_WR);
+  for (;;) {
+    struct pollfd pf;
+    ssize_t r;
+    pf.fd = envfd;
+    pf.events = POLLIN;
+    if (poll(&pf, 1, INJECT_TIMEOUT * 1000) == 0) return errno = ETIMEDOUT, -1;
+    r = read(envfd, id + n, idmax - 1 - n);
+    if (r == -1 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (memchr(id, '\n', n) || n == idmax - 1) break;
+  }
+  id[n] = 0;
+  if (n && id[n - 1] == '\n') id[--n] = 0;
+  return spool_id_ok(id) ? 0 : (errno = EPROTO, -1);
+}
+
+enum { A_NONE, A_SIZE, A_LONG, A_FAIL };
+
+static void do_data(const struct smtpd_cmd *c)
+{
+  struct smtpd_data d;
+  char id[SPOOL_ID_MAX + 2];
+  int msgfd = -1, envfd = -1, is_writing = 1, abort_why = A_NONE, st, code;
+  pid_t pid;
+  if (c->len) { refuse("501 5.5.4 Syntax: DATA"); return; }
+  if (!tx.has_mail) { refuse("503 5.5.1 Error: need MAIL command"); return; }
+  if (!tx.nrcpt) {
+    refuse(tx.rcpt_tried ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command");
+    return;
+  }
+  if ((pid = inject_start(&msgfd, &envfd)) == -1) {
+    warn_sys("unable to start ", cf.inject);
+    refuse_("451 4.3.0 Temporary failure, try again", 0);
+    tx_reset();
+    return;
+  }
+  reply("354 End data with <CR><LF>.<CR><LF>");
+  buf_trunc(&scratch, 0);
+  if (smtpd_received(&scratch, cf.received, s.helo.s, cf.rdns, cf.ip, cf.host,
+                     smtpd_proto(s.is_esmtp, s.is_tls, s.is_auth, tx.is_smtputf8), time(0)) == -1
+      || write_all(msgfd, scratch.s, scratch.len) == -1)
+    is_writing = 0;
+  smtpd_data_init(&d);
+  /* The message streams to queue-inject as it arrives.  On any refusal the
+     envelope is never sent: queue-inject sees none and keeps nothing.  The
+     rest of the data is still read, so the session stays in step. */
+  while (!d.is_done) {
+    const char *p;
+    size_t n = 0, used;
+    int r = tls_peek(&s.io, &p, &n);
+    if (r == -1 || n == 0) {          /* the client is gone or silent: keep nothing */
+      int e = errno;
+      if (msgfd != -1) { close(msgfd); close(envfd); }
+      inject_wait(pid);
+      if (r == 0) bye("eof-in-data");
+      errno = e;
+      read_fail();
+    }
+    buf_trunc(&scratch, 0);
+    used = smtpd_data_feed(&d, p, n, abort_why ? 0 : &scratch);
+    if (used == (size_t)-1) {
+      abort_why = A_FAIL;
+      used = smtpd_data_feed(&d, p, n, 0);
+    }
+    tls_consume(&s.io, used);
+    if (!abort_why && d.size > cf.maxsize) abort_why = A_SIZE;
+    if (!abort_why && d.is_long) abort_why = A_LONG;
+    if (abort_why && msgfd != -1) {
+      close(msgfd);
+      close(envfd);
+      msgfd = envfd = -1;
+    }
+    /* A queue-inject that stopped reading has said no: its exit says how. */
+    if (!abort_why && is_writing && scratch.len && write_all(msgfd, scratch.s, scratch.len) == -1)
+      is_writing = 0;
+  }
+  if (abort_why) {
+    inject_wait(pid);
+    if (abort_why == A_SIZE) refuse_("552 5.3.4 Message size exceeds fixed limit", 0);
+    else if (abort_why == A_LONG) refuse_("554 5.6.0 Message has a line over 1000 bytes", 0);
+    else refuse_("451 4.3.0 Temporary failure, try again", 0);
+    tx_reset();
+    return;
+  }
+  close(msgfd);
+  st = is_writing ? inject_envelope(envfd, id, sizeof id) : -1;
+  if (st == -1 && errno == ETIMEDOUT) kill(pid, SIGKILL);
+  close(envfd);
+  code = inject_wait(pid);
+  if (code == 0 && st == 0) {
+    buf_trunc(&scratch, 0);
+    if (buf_printf(&scratch, "250 2.0.0 Ok: queued as %s", id) == -1)
+      die_sys(EXIT_TEMP, "unable to allocate", 0);
+    reply(scratch.s);
+    s.nmsg++;
+    event("accepted id=%s tenant=%s comp=%s ip=%s user=%s rcpts=%zu size=%llu",
+          id, s.tenant, s.comp, cf.ip, s.is_auth ? s.user : "", tx.nrcpt, d.size);
+  } else if (code == EXIT_PERM)
+    refuse_("554 5.6.0 Message refused", 0);
+  else {
+    /* Our fault or queue-inject's, never the client's: 4xx, it retries. */
+    event("inject exit=%d", code);
+    refuse_("451 4.3.0 Temporary failure, try again", 0);
+  }
+  tx_reset();
+}
+
+/* One SASL response line, decoded into b.  0, or 1 when the exchange is
+   over (cancelled or undecodable; the reply was sent). */
+static int sasl_read(struct buf *b)
+{
+  size_t n;
+  int r = tls_getline(&s.io, &line, SMTPD_AUTH_LINE_MAX);
+  if (r == -1 && errno == E2BIG) { refuse("500 5.5.2 Line too long"); return 1; }
+  if (r == -1) read_fail();
+  if (r == 0) bye("eof");
+  n = line.len;
+  if (n && line.s[n - 1] == '\n') n--;
+  if (n && line.s[n - 1] == '\r') n--;
+  if (n == 1 && line.s[0] == '*') { refuse("501 5.7.0 Authentication aborted"); return 1; }
+  if (smtpd_b64_decode(b, line.s, n) == -1) { refuse("501 5.5.2 Cannot decode response"); return 1; }
+  return 0;
+}
+
+static int b64_arg(struct buf *b, const char *p, size_t n)
+{
+  if (smtpd_b64_decode(b, p, n) == 0) return 0;
+  refuse("501 5.5.2 Cannot decode response");
+  return 1;
+}
+
+static void wipe(struct buf *b)
+{
+  if (b->s) OPENSSL_cleanse(b->s, b->cap);
+  b->len = 0;
+}
+
+/* AUTH PLAIN / LOGIN (RFC 4954, 4616), offered only under TLS.  The
+   password lives in scratch/line only for the check and is wiped after. */
+static void do_auth(const struct smtpd_cmd *c)
+{
+  const char *ir = 0, *user = 0, *pass = 0, *tenant, *comp;
+  size_t mlen = 0, irlen = 0;
+  int is_plain;
+  if (!s.is_esmtp) { refuse("503 5.5.1 Error: send EHLO first"); return; }
+  if (!s.is_tls) { refuse("538 5.7.11 Encryption required for requested authentication mechanism"); return; }
+  if (s.is_auth) { refuse("503 5.5.1 Error: already authenticated"); return; }
+  if (tx.has_mail) { refuse("503 5.5.1 Error: MAIL transaction in progress"); return; }
+  while (mlen < c->len && c->arg[mlen] != ' ' && c->arg[mlen] != '\t') mlen++;
+  if (mlen < c->len) {
+    ir = c->arg + mlen;
+    irlen = c->len - mlen;
+    while (irlen && (*ir == ' ' || *ir == '\t')) { ir++; irlen--; }
+  }
+  if (mlen == 5 && strncasecmp(c->arg, "PLAIN", 5) == 0) is_plain = 1;
+  else if (mlen == 5 && strncasecmp(c->arg, "LOGIN", 5) == 0) is_plain = 0;
+  else { refuse("504 5.5.4 Unrecognized authentication type"); return; }
+  if (is_plain) {
+    if (ir ? b64_arg(&scratch, ir, irlen) : (reply("334 "), sasl_read(&scratch))) goto out;
+    if (smtpd_plain_split(&scratch, &user, &pass) == -1) user = 0;
+  } else {
+    if (ir ? b64_arg(&scratch2, ir, irlen) : (reply("334 VXNlcm5hbWU6"), sasl_read(&scratch2))) goto out;
+    reply("334 UGFzc3dvcmQ6");
+    if (sasl_read(&scratch)) goto out;
+    if (smtpd_user_ok(scratch2.s, scratch2.len) && !memchr(scratch.s, 0, scratch.len)) {
+      user = scratch2.s;
+      pass = scratch.s;
+    }
+  }
+  if (user && access_by_user(s.acc, user, pass, &tenant, &comp) == 1) {
+    s.is_auth = 1;
+    snprintf(s.user, sizeof s.user, "%s", user);
+    s.tenant = tenant;
+    s.comp = comp;
+    reply("235 2.7.0 Authentication successful");
+    event("auth user=%s tenant=%s comp=%s ip=%s", s.user, tenant, comp, cf.ip);
+  } else
+    refuse("535 5.7.8 Authentication credentials invalid");
+out:
+  wipe(&scratch);
+  wipe(&scratch2);
+  wipe(&line);
+}
+
+static void do_starttls(const struct smtpd_cmd *c)
+{
+  size_t dropped;
+  if (c->len) { refuse("501 5.5.4 Syntax: STARTTLS"); return; }
+  if (s.is_tls) { refuse("503 5.5.1 Error: TLS already active"); return; }
+  if (!s.can_tls || tls_server_init(&s.io, cf.cert, cf.key) == -1) {
+    if (s.can_tls) warn("unable to load TLS certificate or key: ", s.io.err[0] ? s.io.err : strerror(errno));
+    refuse_("454 4.7.0 TLS not available", 0);
+    return;
+  }
+  reply("220 2.0.0 Ready to start TLS");
+  if (tls_flush(&s.io) == -1) bye("write");
+  /* Whatever came after STARTTLS in clear could be an attacker's injection
+     (CVE-2011-0411 and kin): it is thrown away, never read as commands. */
+  dropped = tls_pending(&s.io);
+  tls_drop(&s.io);
+  if (tls_start(&s.io, 0) == -1) {
+    event("tls failed error=\"%s\" dropped=%zu", s.io.err[0] ? s.io.err : strerror(errno), dropped);
+    bye("tls");
+  }
+  /* RFC 3207 4.2: forget everything learnt in clear. */
+  s.is_tls = 1;
+  s.is_helo = s.is_esmtp = s.is_auth = 0;
+  buf_trunc(&s.helo, 0);
+  s.tenant = s.ip_tenant;
+  s.comp = s.ip_comp;
+  tx_reset();
+  event("tls version=%s cipher=%s dropped=%zu", tls_version(&s.io), tls_cipher(&s.io), dropped);
+}
+
+static void simple(const struct smtpd_cmd *c)
+{
+  switch (c->verb) {
+  case SMTPD_RSET:
+    if (c->len) { refuse("501 5.5.4 Syntax: RSET"); return; }
+    tx_reset();
+    reply("250 2.0.0 Ok");
+    return;
+  case SMTPD_NOOP: reply("250 2.0.0 Ok"); return;
+  case SMTPD_VRFY:                    /* RFC 5321 3.5.3: say nothing about anyone */
+    if (!c->len) { refuse("501 5.5.4 Syntax: VRFY address"); return; }
+    reply("252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+    return;
+  case SMTPD_EXPN: refuse("502 5.5.1 Error: EXPN not available"); return;
+  case SMTPD_HELP:
+    reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+    return;
+  default: refuse("500 5.5.2 Error: command not recognized"); return;
+  }
+}
+
+static const char *const verb_name[] = {
+  "UNKNOWN", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
+  "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "FORBIDDEN",
+};
+
+/* Before the greeting: tell the client to come back, log why, stop. */
+static _Noreturn void unavailable(const char *what, const char *arg)
+{
+  reply("421 4.3.0 Service temporarily unavailable, try again later");
+  tls_flush(&s.io);
+  die(EXIT_TEMP, what, arg);
+}
+
+static unsigned long long knob(const char *name, unsigned long long def,
+                               unsigned long long min, unsigned long long max)
+{
+  const char *v = getenv(name);
+  char *end;
+  unsigned long long u;
+  if (!v || !*v) return def;
+  errno = 0;
+  u = strtoull(v, &end, 10);
+  if (*v < '0' || *v > '9' || errno || *end || u < min || u > max) unavailable("bad value of ", name);
+  return u;
+}
+
+int main(int argc, char **argv)
+{
+  static char hostname[256];
+  const char *home, *v, *t, *cm;
+  prog = "smtp-recv";
+  (void)argv;
+  if (argc > 1) die(EXIT_PERM, USAGE, 0);   /* the mode option (-m) comes with its issue */
+  cf.mode = MODE_RELAY;
+  signal(SIGPIPE, SIG_IGN);
+  if (tls_init(&s.io, 0, 1, 300) == -1) die_sys(EXIT_TEMP, "unable to set up fds 0 and 1", 0);
+  s.verb = "CONNECT";
+  cf.ip = (v = getenv("TCPREMOTEIP")) ? v : "";
+  cf.rdns = getenv("TCPREMOTEHOST");
+  home = (v = getenv("CMC_HOME")) && *v ? v : HOME_DEFAULT;
+  if (!(cf.host = getenv("CMC_HOSTNAME")) || !*cf.host) {
+    if (gethostname(hostname, sizeof hostname - 1) == -1) unavailable("unable to get the host name", 0);
+    cf.host = hostname;
+  }
+  cf.maxsize = knob("CMC_SMTP_MAXSIZE", 26214400, 1, 1ULL << 40);
+  cf.maxrcpt = (unsigned long)knob("CMC_SMTP_MAXRCPT", 1000, 1, ENVELOPE_MAXRCPT);
+  cf.maxsessions = (unsigned long)knob("CMC_SMTP_MAXSESSIONS", 100, 1, 100000);
+  cf.timeout = (unsigned long)knob("CMC_SMTP_TIMEOUT", 300, 1, 86400);
+  s.io.timeout = (int)cf.timeout;
+  v = getenv("CMC_RECEIVED");
+  if (!v || !*v || strcmp(v, "abbreviated") == 0) cf.received = SMTPD_RCVD_SHORT;
+  else if (strcmp(v, "normal") == 0) cf.received = SMTPD_RCVD_NORMAL;
+  else if (strcmp(v, "none") == 0) cf.received = SMTPD_RCVD_NONE;
+  else unavailable("bad value of CMC_RECEIVED: ", v);
+  if (home_path(cf.cert, sizeof cf.cert, home, "etc/tls/cert.pem") == -1
+      || home_path(cf.key, sizeof cf.key, home, "etc/tls/key.pem") == -1
+      || home_path(cf.access, sizeof cf.access, home, "etc/access") == -1
+      || home_path(cf.slots, sizeof cf.slots, home, "run/smtp-slots") == -1
+      || home_bin(cf.inject, sizeof cf.inject, getenv("CMC_BIN"), "queue-inject") == -1)
+    unavailable("unable to make paths under ", home);
+  event("conn ip=%s local=%s:%s", cf.ip, (v = getenv("TCPLOCALIP")) ? v : "",
+        (t = getenv("TCPLOCALPORT")) ? t : "");
+
+  /* The slot lock is held until exit (and by nobody else: close-on-exec). */
+  if (smtpd_slot_take(cf.slots, cf.maxsessions, (unsigned long)getpid()) == -1) {
+    if (errno != EBUSY) unavailable("unable to take a session slot in ", cf.slots);
+    refuse_("421 4.7.0 Too many sessions, try later", 0);
+    bye("sessions");
+  }
+  if (access_load(&s.acc, cf.access) == -1) unavailable("unable to load ", cf.access);
+  if (*cf.ip && access_by_ip(s.acc, cf.ip, &t, &cm) == 1) {
+    s.ip_tenant = s.tenant = t;
+    s.ip_comp = s.comp = cm;
+    event("client ip=%s tenant=%s comp=%s", cf.ip, t, cm);
+  }
+  s.can_tls = access(cf.cert, R_OK) == 0 && access(cf.key, R_OK) == 0;
+
+  out("220 ");
+  out(cf.host);
+  reply(" ESMTP");
+  for (;;) {
+    struct smtpd_cmd c;
+    int r = tls_getline(&s.io, &line, SMTPD_AUTH_LINE_MAX);
+    s.verb = "?";
+    if (r == -1 && errno == E2BIG) { refuse("500 5.5.2 Line too long"); continue; }
+    if (r == -1) read_fail();
+    if (r == 0) bye("eof");
+    if (smtpd_cmd_parse(&c, line.s, line.len) == -1) { refuse("500 5.5.2 Error: bad syntax"); continue; }
+    s.verb = verb_name[c.verb];
+    if (line.len > smtpd_line_max(c.verb)) { refuse("500 5.5.2 Line too long"); continue; }
+    switch (c.verb) {
+    case SMTPD_HELO: do_helo(&c, 0); break;
+    case SMTPD_EHLO: do_helo(&c, 1); break;
+    case SMTPD_MAIL: do_mail(&c); break;
+    case SMTPD_RCPT: do_rcpt(&c); break;
+    case SMTPD_DATA: do_data(&c); break;
+    case SMTPD_STARTTLS: do_starttls(&c); break;
+    case SMTPD_AUTH: do_auth(&c); break;
+    case SMTPD_QUIT:
+      reply("221 2.0.0 Bye");
+      bye("quit");
+    case SMTPD_FORBIDDEN:
+      refuse_("421 4.7.0 Not an SMTP command, closing connection", 0);
+      bye("forbidden");
+    default: simple(&c); break;
+    }
+  }
+}

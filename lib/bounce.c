@@ -1,0 +1,768 @@
+/* bounce.c: one message in, failed recipients out (see bounce.h).
+   The MIME tree is walked with bounded depth and part count; RFC 3464
+   delivery-status fields are read where they are (a message/delivery-status
+   part, or pasted into the text as some MTAs do); otherwise the
+   human-readable text is scanned for recipient lines and the diagnostic
+   that follows them.  Everything returned is one line of UTF-8. */
+#include <errno.h>
+#include <string.h>
+#include "bounce.h"
+#include "bounce_mime.h"
+
+static int lc(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static int is_alnum(int c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static int is_local(int c)
+{
+  return is_alnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~.", c)) || c >= 0x80;
+}
+static int is_domain(int c) { return is_alnum(c) || c == '.' || c == '-' || c == '_'; }
+
+/* Case-insensitive search of needle (lowercase) in h[0..n); offset or -1. */
+static long ci_find(const char *h, size_t n, const char *needle)
+{
+  size_t nn = strlen(needle), i;
+  if (!nn || nn > n) return nn ? -1 : 0;
+  for (i = 0; i + nn <= n; i++) {
+    size_t k;
+    if (lc((unsigned char)h[i]) != needle[0]) continue;
+    for (k = 1; k < nn; k++)
+      if (lc((unsigned char)h[i + k]) != needle[k]) break;
+    if (k == nn) return (long)i;
+  }
+  return -1;
+}
+
+/* Copy s[0..n) into dst as one line: white space collapsed, trimmed, cut
+   at a UTF-8 character boundary when it does not fit. */
+static void put_line(char *dst, size_t dn, const char *s, size_t n)
+{
+  size_t i, o = 0;
+  int sp = 0;
+  for (i = 0; i < n && o + 1 < dn; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (is_ws(c) || c < 32 || c == 127) { sp = 1; continue; }
+    if (sp && o) {
+      if (o + 2 >= dn) break;
+      dst[o++] = ' ';
+    }
+    sp = 0;
+    dst[o++] = (char)c;
+  }
+  if (i < n)                        /* cut: do not leave half a character */
+    while (o && ((unsigned char)dst[o - 1] & 0xc0) == 0x80) o--, (void)0;
+  if (i < n && o && (unsigned char)dst[o - 1] >= 0xc0) o--;
+  dst[o] = 0;
+}
+
+/* Append s to the line dst (a space between), as put_line does. */
+static void add_line(char *dst, size_t dn, const char *s, size_t n)
+{
+  size_t o = strlen(dst);
+  if (o + 2 >= dn) return;
+  if (o) dst[o++] = ' ';
+  put_line(dst + o, dn - o, s, n);
+  if (!dst[o] && o) dst[o - 1] = 0;
+}
+
+/* Find an address in s[from..n): its bounds in *as, *ae.  1 found. */
+static int find_addr(const char *s, size_t n, size_t from, size_t *as, size_t *ae)
+{
+  size_t i;
+  for (i = from; i < n; i++) {
+    size_t a, e;
+    if (s[i] != '@') continue;
+    a = i;
+    if (a > from && s[a - 1] == '"') {          /* "quoted local"@domain */
+      size_t q = a - 1;
+      while (q > from && s[q - 1] != '"' && s[q - 1] != '\n') q--;
+      if (q > from && s[q - 1] == '"') a = q - 1;
+    } else
+      while (a > from && is_local((unsigned char)s[a - 1])) a--;
+    while (a < i && s[a] == '.') a++;
+    e = i + 1;
+    while (e < n && is_domain((unsigned char)s[e])) e++;
+    while (e > i + 1 && !is_alnum((unsigned char)s[e - 1])) e--;
+    if (a == i || e <= i + 1) continue;
+    *as = a;
+    *ae = e;
+    return 1;
+  }
+  return 0;
+}
+
+static void put_addr(char *dst, const char *s, size_t n)
+{
+  if (n >= BOUNCE_ADDR_MAX) n = BOUNCE_ADDR_MAX - 1;
+  memcpy(dst, s, n);
+  dst[n] = 0;
+}
+
+/* An address out of a field value ("rfc822; <a@b>", "Name <a@b>").  1 ok. */
+static int addr_from_value(char *dst, const char *v, size_t n)
+{
+  size_t as, ae;
+  const char *semi = memchr(v, ';', n);
+  if (semi && ci_find(v, (size_t)(semi - v), "@") < 0) {
+    n -= (size_t)(semi + 1 - v);
+    v = semi + 1;
+  }
+  if (!find_addr(v, n, 0, &as, &ae)) return 0;
+  put_addr(dst, v + as, ae - as);
+  return 1;
+}
+
+static struct bounce_rcpt *rcpt_find(struct bounce *b, const char *addr)
+{
+  int i;
+  for (i = 0; i < b->nrcpt; i++) {
+    const char *x = b->rcpt[i].addr, *y = addr;
+    while (*x && lc((unsigned char)*x) == lc((unsigned char)*y)) x++, y++;
+    if (!*x && !*y) return &b->rcpt[i];
+  }
+  return 0;
+}
+
+static struct bounce_rcpt *rcpt_new(struct bounce *b)
+{
+  struct bounce_rcpt *r;
+  if (b->nrcpt >= BOUNCE_RCPT_MAX) return 0;
+  r = &b->rcpt[b->nrcpt++];
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+/* ---- RFC 3464 fields ---- */
+
+struct dsn_cur {
+  struct bounce_rcpt r;
+  int has_final, has_orig, has_action, has_status, has_diag, open;
+};
+
+static void dsn_flush(struct bounce *b, struct dsn_cur *c)
+{
+  struct bounce_rcpt *r;
+  if (c->open && c->r.addr[0] && !rcpt_find(b, c->r.addr) && (r = rcpt_new(b)) != 0)
+    *r = c->r;
+  memset(c, 0, sizeof *c);
+}
+
+/* Read delivery-status fields from text t[0..n); records go to b->rcpt. */
+static void dsn_parse(struct bounce *b, const char *t, size_t n)
+{
+  struct dsn_cur cur, *c = &cur;
+  const char *p = t, *end = t + n;
+  struct mime_field f;
+  int fields = 0;
+  memset(c, 0, sizeof *c);
+  while (p < end && fields < BOUNCE_FIELD_MAX) {
+    const char *line = p;
+    if (*p == '\n') { dsn_flush(b, c); p++; continue; }
+    if (!mime_field_next(&p, end, &f)) {
+      dsn_flush(b, c);
+      if (p == line) p++;
+      continue;
+    }
+    fields++;
+    if (mime_field_is(&f, "final-recipient") || mime_field_is(&f, "original-recipient")
+        || mime_field_is(&f, "x-actual-recipient")) {
+      int fin = mime_field_is(&f, "final-recipient");
+      int orig = mime_field_is(&f, "original-recipient");
+      char a[BOUNCE_ADDR_MAX];
+      if ((fin && c->has_final) || (orig && c->has_orig)) dsn_flush(b, c);
+      c->open = 1;
+      if (!addr_from_value(a, f.val, f.vlen)) continue;
+      if (fin) { c->has_final = 1; memcpy(c->r.addr, a, sizeof a); }
+      else if (orig) { c->has_orig = 1; if (!c->has_final) memcpy(c->r.addr, a, sizeof a); }
+      else if (!c->r.addr[0]) memcpy(c->r.addr, a, sizeof a);
+    } else if (mime_field_is(&f, "action")) {
+      size_t i = 0, o = 0;
+      if (c->has_action) dsn_flush(b, c);
+      c->open = c->has_action = 1;
+      while (i < f.vlen && is_ws((unsigned char)f.val[i])) i++;
+      while (i < f.vlen && !is_ws((unsigned char)f.val[i]) && f.val[i] != '('
+             && o + 1 < sizeof c->r.action)
+        c->r.action[o++] = (char)lc((unsigned char)f.val[i++]);
+      c->r.action[o] = 0;
+    } else if (mime_field_is(&f, "status")) {
+      size_t i = 0, o = 0;
+      if (c->has_status) dsn_flush(b, c);
+      c->open = c->has_status = 1;
+      while (i < f.vlen && is_ws((unsigned char)f.val[i])) i++;
+      while (i < f.vlen && (f.val[i] == '.' || (f.val[i] >= '0' && f.val[i] <= '9'))
+             && o + 1 < sizeof c->r.status)
+        c->r.status[o++] = f.val[i++];
+      c->r.status[o] = 0;
+    } else if (mime_field_is(&f, "diagnostic-code")) {
+      const char *semi = memchr(f.val, ';', f.vlen);
+      if (c->has_diag) continue;    /* the first one counts */
+      c->open = c->has_diag = 1;
+      if (semi && semi - f.val < 16) {
+        put_line(c->r.dtype, sizeof c->r.dtype, f.val, (size_t)(semi - f.val));
+        for (char *q = c->r.dtype; *q; q++) *q = (char)lc((unsigned char)*q);
+        put_line(c->r.diag, sizeof c->r.diag, semi + 1, f.vlen - (size_t)(semi + 1 - f.val));
+      } else
+        put_line(c->r.diag, sizeof c->r.diag, f.val, f.vlen);
+    } else if (mime_field_is(&f, "remote-mta")) {
+      const char *semi = memchr(f.val, ';', f.vlen);
+      const char *v = semi ? semi + 1 : f.val;
+      size_t vn = f.vlen - (size_t)(v - f.val), i = 0;
+      while (i < vn && is_ws((unsigned char)v[i])) i++;
+      {
+        size_t j = i;
+        while (j < vn && !is_ws((unsigned char)v[j])) j++;
+        put_line(c->r.rmta, sizeof c->r.rmta, v + i, j - i);
+      }
+    }
+  }
+  dsn_flush(b, c);
+}
+
+/* ---- the human-readable text ---- */
+
+/* Lines at which the returned message starts in a free-form bounce. */
+static const char *const orig_marks[] = {
+  "--- below this line is a copy of the message",
+  "------ this is a copy of the message",
+  "----- original message -----",
+  "--- original message follows",
+  "original message follows",
+  "------ original message ------",
+  "----- the following is the original message",
+  "--- the header of the original message is following",
+  "message headers follow",
+  "original mail as follows",
+  "----- returned message -----",
+  "----- unsent message below -----",
+  "------ original message headers",
+  "--- original message header",
+  "----- original message header",
+  "|------------------------- message text follows:",
+  "-----original message-----",
+  "---------- forwarded message ----------",
+  "----- message header follows -----",
+  "the original message was:",
+  "original-message",
+  "content-type: message/rfc822",
+  0
+};
+/* Header fields that start the returned message when pasted without a mark. */
+static const char *const orig_fields[] = {
+  "received: ", "return-path: ", "dkim-signature: ", "delivered-to: ",
+  "x-received: ", "arc-seal: ", "authentication-results: ", "received-spf: ",
+  "x-google-dkim-signature: ", "x-envelope-from: ", "x-original-to: ", 0
+};
+
+/* Length of text t[0..n) before the returned message. */
+static size_t cut_original(const char *t, size_t n)
+{
+  const char *p = t, *end = t + n;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p), i;
+    const char *q = p;
+    size_t qn = ln;
+    while (qn && (*q == ' ' || *q == '\t')) q++, qn--;
+    if (qn >= 8) {
+      for (i = 0; orig_marks[i]; i++)
+        if ((size_t)ci_find(q, qn > 80 ? 80 : qn, orig_marks[i]) == 0) return (size_t)(p - t);
+      if (q == p)
+        for (i = 0; orig_fields[i]; i++)
+          if (ci_find(p, ln > 40 ? 40 : ln, orig_fields[i]) == 0) return (size_t)(p - t);
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+  return n;
+}
+
+/* To: of the returned message headers at h[0..n). */
+static void take_orig_to(struct bounce *b, const char *h, size_t n)
+{
+  const char *p = h, *end = h + n;
+  struct mime_field f;
+  int k = 0;
+  if (b->orig_to[0]) return;
+  while (p < end && k++ < 400) {
+    const char *line = p;
+    if (*p == '\n') { p++; continue; }
+    while (p < end && (*p == ' ' || *p == '\t')) p++;  /* indented header dumps */
+    if (!mime_field_next(&p, end, &f)) { if (p == line) p++; continue; }
+    if (mime_field_is(&f, "to") && addr_from_value(b->orig_to, f.val, f.vlen)) return;
+  }
+}
+
+static void html_to_text(struct buf *out, const char *p, size_t n)
+{
+  size_t i;
+  int tag = 0;
+  for (i = 0; i < n; i++) {
+    if (p[i] == '<') {
+      size_t k = i + 1;
+      if (k < n && p[k] == '/') k++;
+      if (k + 1 < n && ((lc(p[k]) == 'b' && lc(p[k + 1]) == 'r')
+                        || (lc(p[k]) == 'p' && !is_alnum((unsigned char)p[k + 1]))
+                        || (lc(p[k]) == 'd' && lc(p[k + 1]) == 'i')
+                        || (lc(p[k]) == 't' && lc(p[k + 1]) == 'r')))
+        buf_addc(out, '\n');
+      tag = 1;
+      continue;
+    }
+    if (tag) { if (p[i] == '>') tag = 0; continue; }
+    if (p[i] == '&') {
+      static const char *const ent[][2] = {
+        { "&nbsp;", " " }, { "&lt;", "<" }, { "&gt;", ">" }, { "&amp;", "&" },
+        { "&quot;", "\"" }, { "&#39;", "'" }, { 0, 0 }
+      };
+      int e;
+      for (e = 0; ent[e][0]; e++) {
+        size_t el = strlen(ent[e][0]);
+        if (i + el <= n && ci_find(p + i, el, ent[e][0]) == 0) {
+          buf_adds(out, ent[e][1]);
+          i += el - 1;
+          break;
+        }
+      }
+      if (ent[e][0]) continue;
+    }
+    buf_addc(out, p[i]);
+  }
+}
+
+/* Decode an entity body by its transfer encoding into b->dec. */
+static int decode_body(struct bounce *b, const char *p, size_t n, const char *cte)
+{
+  b->dec.len = 0;
+  if (buf_ready(&b->dec, 0) == -1) return -1;
+  if (ci_find(cte, strlen(cte), "base64") == 0) return mime_unbase64(&b->dec, p, n);
+  if (ci_find(cte, strlen(cte), "quoted-printable") == 0) return mime_unqp(&b->dec, p, n);
+  return buf_add(&b->dec, p, n);
+}
+
+static void add_text(struct bounce *b, const char *p, size_t n, const char *charset, int html)
+{
+  size_t cut, start = b->text.len;
+  if (b->text.len >= BOUNCE_TEXT_MAX) return;
+  if (n > BOUNCE_TEXT_MAX) n = BOUNCE_TEXT_MAX;
+  b->tmp.len = 0;
+  if (html) {
+    struct buf h = BUF_ZERO;
+    if (mime_utf8(&h, charset, p, n) == 0) html_to_text(&b->tmp, h.s ? h.s : "", h.len);
+    buf_free(&h);
+  } else if (mime_utf8(&b->tmp, charset, p, n) == -1)
+    return;
+  if (!b->tmp.s) return;
+  cut = cut_original(b->tmp.s, b->tmp.len);
+  if (cut < b->tmp.len) {
+    b->saw_orig = 1;
+    take_orig_to(b, b->tmp.s + cut, b->tmp.len - cut);
+  }
+  if (cut > BOUNCE_TEXT_MAX - b->text.len) cut = BOUNCE_TEXT_MAX - b->text.len;
+  if (buf_add(&b->text, b->tmp.s, cut) == -1 || buf_addc(&b->text, '\n') == -1)
+    buf_trunc(&b->text, start);
+}
+
+struct ent {
+  char type[MIME_TYPE_MAX];
+  char cte[32];
+  char charset[48];
+  char bnd[MIME_BOUNDARY_MAX + 1];
+  char rtype[48];
+  int attach;
+};
+
+static void top_field(struct bounce *b, const struct mime_field *f)
+{
+  if (mime_field_is(f, "subject")) {
+    struct buf s = BUF_ZERO;
+    if (mime_words(&s, f->val, f->vlen) == 0 && s.s) put_line(b->subject, sizeof b->subject, s.s, s.len);
+    buf_free(&s);
+  } else if (mime_field_is(f, "from")) {
+    struct buf s = BUF_ZERO;
+    if (mime_words(&s, f->val, f->vlen) == 0 && s.s) put_line(b->from, sizeof b->from, s.s, s.len);
+    buf_free(&s);
+  } else if (mime_field_is(f, "x-failed-recipients")) {
+    if (!b->failed[0]) addr_from_value(b->failed, f->val, f->vlen);
+  } else if (mime_field_is(f, "auto-submitted")) {
+    if (ci_find(f->val, f->vlen, "auto-") >= 0) b->autosub = 1;
+  } else if (mime_field_is(f, "x-autoreply") || mime_field_is(f, "x-autorespond")
+             || mime_field_is(f, "x-autoresponder") || mime_field_is(f, "x-vacation")) {
+    b->autoreply_hdr = 1;
+  } else if (mime_field_is(f, "precedence")) {
+    if (ci_find(f->val, f->vlen, "auto_reply") >= 0) b->autoreply_hdr = 1;
+  } else if (mime_field_is(f, "return-path")) {
+    if (ci_find(f->val, f->vlen, "<>") >= 0) b->null_sender = 1;
+  }
+}
+
+static void walk(struct bounce *b, const char *p, size_t n, int depth, const char *deftype)
+{
+  struct ent e;
+  struct mime_field f;
+  size_t hend;
+  const char *hp, *body;
+  int nf = 0;
+  if (depth > BOUNCE_DEPTH_MAX || ++b->parts > BOUNCE_PART_MAX) return;
+  memset(&e, 0, sizeof e);
+  hend = mime_header_end(p, n);
+  hp = p;
+  while (nf++ < BOUNCE_FIELD_MAX && mime_field_next(&hp, p + hend, &f)) {
+    if (mime_field_is(&f, "content-type")) {
+      mime_type(e.type, f.val, f.vlen);
+      mime_param(f.val, f.vlen, "boundary", e.bnd, sizeof e.bnd);
+      mime_param(f.val, f.vlen, "charset", e.charset, sizeof e.charset);
+      mime_param(f.val, f.vlen, "report-type", e.rtype, sizeof e.rtype);
+    } else if (mime_field_is(&f, "content-transfer-encoding")) {
+      put_line(e.cte, sizeof e.cte, f.val, f.vlen);
+    } else if (mime_field_is(&f, "content-disposition")) {
+      char fn[8];
+      if (ci_find(f.val, f.vlen, "attachment") >= 0
+          && mime_param(f.val, f.vlen, "filename", fn, sizeof fn))
+        e.attach = 1;
+    } else if (depth == 0)
+      top_field(b, &f);
+  }
+  if (!e.type[0]) memcpy(e.type, deftype, strlen(deftype) + 1);
+  body = p + hend;
+  n -= hend;
+  if (!strncmp(e.type, "multipart/", 10)) {
+    struct mime_parts it;
+    const char *pp;
+    size_t pn;
+    const char *child = !strcmp(e.type, "multipart/digest") ? "message/rfc822" : "text/plain";
+    if (!strcmp(e.type, "multipart/report")) {
+      b->is_report = 1;
+      if (ci_find(e.rtype, strlen(e.rtype), "feedback-report") >= 0) b->is_feedback = 1;
+    }
+    if (!e.bnd[0]) { add_text(b, body, n, e.charset, 0); return; }
+    mime_parts_init(&it, body, n, e.bnd, strlen(e.bnd));
+    while (mime_part_next(&it, &pp, &pn)) {
+      if (b->parts >= BOUNCE_PART_MAX) break;
+      walk(b, pp, pn, depth + 1, child);
+    }
+    return;
+  }
+  if (!strcmp(e.type, "message/delivery-status") || !strcmp(e.type, "message/global-delivery-status")) {
+    if (decode_body(b, body, n, e.cte) == -1) return;
+    if (buf_add(&b->dsn, b->dec.s, b->dec.len) == 0) buf_adds(&b->dsn, "\n\n");
+    return;
+  }
+  if (!strcmp(e.type, "message/feedback-report")) { b->is_feedback = 1; return; }
+  if (!strncmp(e.type, "message/", 8) || !strcmp(e.type, "text/rfc822-headers")) {
+    /* the returned message: only its To: is of use; never walked, so a
+       message inside a message inside ... costs nothing */
+    b->saw_orig = 1;
+    if (decode_body(b, body, n, e.cte) == 0) take_orig_to(b, b->dec.s, b->dec.len);
+    return;
+  }
+  if (!strncmp(e.type, "text/", 5)) {
+    int html = !strcmp(e.type, "text/html");
+    if (e.attach) {                   /* e.g. an attached header dump */
+      if (decode_body(b, body, n, e.cte) == 0) take_orig_to(b, b->dec.s, b->dec.len);
+      return;
+    }
+    if (html && b->text.len) return;  /* the plain alternative was enough */
+    if (decode_body(b, body, n, e.cte) == -1) return;
+    add_text(b, b->dec.s, b->dec.len, e.charset, html);
+  }
+}
+
+/* ---- free-form scanning ---- */
+
+/* Does the line l[0..n) start with an address (after list marks)?  Gives
+   the address bounds and where the rest of the line starts. */
+static int rcpt_line(const char *l, size_t n, size_t *as, size_t *ae, size_t *rest)
+{
+  size_t i = 0, e;
+  while (i < n && (is_ws((unsigned char)l[i]) || l[i] == '>' || l[i] == '*' || l[i] == '-'
+                   || l[i] == '#'))
+    i++;
+  if (i < n && (l[i] == '<' || l[i] == '"' || l[i] == '\'' || l[i] == '[')) i++;
+  if (i >= n || !is_local((unsigned char)l[i])) return 0;
+  if (!find_addr(l, n, i, as, ae)) return 0;
+  if (*as != i && !(*as + 1 == i && l[*as] == '"')) return 0;
+  e = *ae;
+  while (e < n && (l[e] == '>' || l[e] == '"' || l[e] == '\'' || l[e] == ']' || l[e] == ':'))
+    e++;
+  /* "a@b <a@b>" (Sendmail style) */
+  *rest = e;
+  return 1;
+}
+
+/* 1 if the text has fewer than 3 letters outside addresses. */
+static int weak(const char *s)
+{
+  size_t i, n = strlen(s), as, ae, letters = 0;
+  for (i = 0; i < n; i++) {
+    if (find_addr(s, n, i, &as, &ae) && as == i) { i = ae - 1; continue; }
+    if (((unsigned char)s[i] >= 'A' && is_alnum((unsigned char)s[i])) || (unsigned char)s[i] >= 0x80)
+      letters++;
+  }
+  return letters < 3;
+}
+
+/* Recipients from the text's lines that start with an address. */
+static void freeform(struct bounce *b)
+{
+  const char *t = b->text.s, *end = t + b->text.len, *p = t;
+  struct bounce_rcpt *cur = 0;
+  int lines = 0;
+  if (!t) return;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p), as, ae, rest;
+    int blank = 1;
+    size_t i;
+    for (i = 0; i < ln; i++) if (!is_ws((unsigned char)p[i])) { blank = 0; break; }
+    if (blank) cur = 0;
+    else if (rcpt_line(p, ln, &as, &ae, &rest)) {
+      char a[BOUNCE_ADDR_MAX];
+      put_addr(a, p + as, ae - as);
+      cur = rcpt_find(b, a);
+      if (!cur && (cur = rcpt_new(b)) != 0) memcpy(cur->addr, a, sizeof a);
+      lines = 0;
+      if (cur) {
+        /* "a@b <a@b>": the second copy is not diagnostic */
+        size_t r = rest, as2, ae2;
+        while (r < ln && is_ws((unsigned char)p[r])) r++;
+        if (r < ln && p[r] == '<' && find_addr(p, ln, r, &as2, &ae2) && as2 == r + 1) {
+          r = ae2;
+          while (r < ln && (p[r] == '>' || is_ws((unsigned char)p[r]))) r++;
+        }
+        add_line(cur->diag, sizeof cur->diag, p + r, ln - r);
+      }
+    } else if (cur && lines++ < 24)
+      add_line(cur->diag, sizeof cur->diag, p, ln);
+    if (!nl) break;
+    p = nl + 1;
+  }
+}
+
+/* Addresses named in running text ("... to <a@b>", "RCPT TO: a@b"): the
+   first one not introduced as a sender. */
+static void inline_rcpt(struct bounce *b)
+{
+  const char *t = b->text.s;
+  size_t n = b->text.len, i = 0, as, ae;
+  struct bounce_rcpt *r;
+  while (t && find_addr(t, n, i, &as, &ae)) {
+    size_t k = as, w = 0;
+    char before[24];
+    while (k > 0 && w < sizeof before - 1 && t[k - 1] != '\n') { k--; w++; }
+    put_line(before, sizeof before, t + k, as - k);
+    for (char *q = before; *q; q++) *q = (char)lc((unsigned char)*q);
+    i = ae;
+    if (strstr(before, "from") || strstr(before, "sender") || strstr(before, "reply-to")
+        || strstr(before, "sent by") || strstr(before, "message-id") || strstr(before, "mail for"))
+      continue;
+    if (as > 0 && t[as - 1] == '<' && ae < n && t[ae] == '>') {
+      /* <a@b> inside a Message-ID-like token is not an address */
+      if (ae - as > 60 && !memchr(t + as, '.', (size_t)(strchr(t + as, '@') - (t + as)))) continue;
+    }
+    if ((r = rcpt_new(b)) != 0) put_addr(r->addr, t + as, ae - as);
+    return;
+  }
+}
+
+/* The paragraph of the text that names addr (or the whole text). */
+static void context_for(struct bounce *b, struct bounce_rcpt *r)
+{
+  const char *t = b->text.s;
+  long at;
+  if (!t) return;
+  at = -1;
+  if (b->nrcpt > 1) {                 /* ci_find wants a lowercase needle */
+    char low[BOUNCE_ADDR_MAX];
+    size_t i;
+    for (i = 0; r->addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)r->addr[i]);
+    low[i] = 0;
+    at = ci_find(t, b->text.len, low);
+  }
+  if (at < 0) {
+    put_line(r->ctx, sizeof r->ctx, t, b->text.len);
+    return;
+  }
+  {
+    const char *s = t + at, *e = s, *end = t + b->text.len;
+    while (s > t && s[-1] != '\n') s--;
+    while (e < end) {
+      const char *nl = memchr(e, '\n', (size_t)(end - e));
+      if (!nl) { e = end; break; }
+      if (nl + 1 < end && nl[1] == '\n') { e = nl; break; }
+      e = nl + 1;
+    }
+    put_line(r->ctx, sizeof r->ctx, s, (size_t)(e - s));
+  }
+}
+
+/* ---- what kind of message ---- */
+
+static int has_any(const char *s, const char *const *words)
+{
+  char low[256];
+  size_t i;
+  for (i = 0; s[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)s[i]);
+  low[i] = 0;
+  for (i = 0; words[i]; i++)
+    if (strstr(low, words[i])) return 1;
+  return 0;
+}
+
+static const char *const daemon_from[] = {
+  "mailer-daemon", "mailer_daemon", "postmaster", "post_master", "mail delivery",
+  "mail-delivery", "mail.delivery", "maildelivery", "mail deliver", "mdaemon", "mailerdaemon",
+  "delivery subsystem", "mail system", "mail administrator", "mailadmin", "bounce",
+  "mail router", "mailer@", "-admin@", "smtp gateway", 0
+};
+static const char *const bounce_subject[] = {
+  "undeliver", "undelivered", "delivery fail", "delivery status", "delivery notification",
+  "failure notice", "failure notification", "returned mail", "returning message", "mail delivery",
+  "delivery problem", "could not be delivered", "not delivered", "non-delivery", "nondelivery",
+  "delivery error", "mail error", "system error", "delivery has failed", "message delivery",
+  "unable to deliver", "rejected", "bounce", "failed", "error", "loop", "notification", "ndn",
+  "\xe9\x85\x8d\xe4\xbf\xa1", /* 配信 */ "\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc", /* エラー */
+  "\xe4\xb8\x8d\xe9\x81\x94", /* 不達 */ "\xe5\xb1\x8a\xe3\x81\x8d\xe3\x81\xbe\xe3\x81\x9b", /* 届きませ */
+  0
+};
+static const char *const autoreply_subject[] = {
+  "auto:", "automatic reply", "auto reply", "autoreply", "auto-reply", "auto response",
+  "autoresponse", "auto-response", "out of office", "out of the office", "vacation",
+  "away from", "abwesenheit", "absence", "automatische antwort", "r\xc3\xa9ponse automatique",
+  "\xe8\x87\xaa\xe5\x8b\x95\xe5\xbf\x9c\xe7\xad\x94", /* 自動応答 */
+  "\xe8\x87\xaa\xe5\x8b\x95\xe8\xbf\x94\xe4\xbf\xa1", /* 自動返信 */
+  "\xe4\xb8\x8d\xe5\x9c\xa8", /* 不在 */ 0
+};
+
+static void decide(struct bounce *b)
+{
+  int i, failed = 0, ok = 0;
+  int daemon = has_any(b->from, daemon_from);
+  int bsubj = has_any(b->subject, bounce_subject);
+  int looks = daemon || bsubj || b->failed[0] || (b->is_report && !b->is_feedback);
+  int autor = b->autoreply_hdr || has_any(b->subject, autoreply_subject);
+  if (b->is_feedback) { b->kind = BOUNCE_FEEDBACK; b->nrcpt = 0; return; }
+  for (i = 0; i < b->nrcpt; i++) {
+    const char *a = b->rcpt[i].action, *s = b->rcpt[i].status;
+    if (!strcmp(a, "delivered") || !strcmp(a, "relayed") || !strcmp(a, "expanded")
+        || (s[0] == '2' && s[1] == '.'))
+      ok++;
+    else
+      failed++;
+  }
+  if (b->nrcpt && !failed) { b->kind = BOUNCE_DELIVERED; b->nrcpt = 0; return; }
+  if (failed && b->is_report) { b->kind = BOUNCE_FAILURE; return; }
+  if (autor && !daemon && !bsubj) { b->kind = BOUNCE_AUTOREPLY; b->nrcpt = 0; return; }
+  if (b->autosub && !looks) { b->kind = BOUNCE_AUTOREPLY; b->nrcpt = 0; return; }
+  if (!looks && !(b->null_sender && failed)) { b->kind = BOUNCE_OTHER; b->nrcpt = 0; return; }
+  b->kind = b->nrcpt ? BOUNCE_FAILURE : BOUNCE_OTHER;
+}
+
+/* Drop delivered entries from a mixed report. */
+static void keep_failed(struct bounce *b)
+{
+  int i, o = 0;
+  for (i = 0; i < b->nrcpt; i++) {
+    const char *a = b->rcpt[i].action, *s = b->rcpt[i].status;
+    if (!strcmp(a, "delivered") || !strcmp(a, "relayed") || !strcmp(a, "expanded")
+        || (s[0] == '2' && s[1] == '.'))
+      continue;
+    if (o != i) b->rcpt[o] = b->rcpt[i];
+    o++;
+  }
+  b->nrcpt = o;
+}
+
+void bounce_init(struct bounce *b)
+{
+  memset(b, 0, sizeof *b);
+}
+
+void bounce_free(struct bounce *b)
+{
+  buf_free(&b->msg);
+  buf_free(&b->text);
+  buf_free(&b->dec);
+  buf_free(&b->tmp);
+  buf_free(&b->dsn);
+}
+
+const char *bounce_kind_name(enum bounce_kind k)
+{
+  switch (k) {
+  case BOUNCE_FAILURE: return "bounce";
+  case BOUNCE_AUTOREPLY: return "auto-reply";
+  case BOUNCE_FEEDBACK: return "feedback-report";
+  case BOUNCE_DELIVERED: return "delivered";
+  default: return "not-a-bounce";
+  }
+}
+
+int bounce_parse(struct bounce *b, const char *p, size_t n)
+{
+  size_t i;
+  int k;
+  if (n > BOUNCE_MSG_MAX) return errno = EFBIG, -1;
+  b->kind = BOUNCE_OTHER;
+  b->nrcpt = 0;
+  b->subject[0] = b->from[0] = b->failed[0] = b->orig_to[0] = 0;
+  b->parts = b->is_report = b->is_feedback = b->saw_orig = 0;
+  b->autosub = b->autoreply_hdr = b->null_sender = 0;
+  b->msg.len = b->text.len = b->dsn.len = 0;
+  /* LF line ends only from here on; a lone CR stays */
+  if (buf_ready(&b->msg, n) == -1 || buf_ready(&b->text, 0) == -1
+      || buf_ready(&b->dsn, 0) == -1)
+    return -1;
+  for (i = 0; i < n; i++) {
+    if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
+    b->msg.s[b->msg.len++] = p[i];
+  }
+  b->msg.s[b->msg.len] = 0;
+  {
+    /* an mbox "From " line first is not part of the message */
+    const char *m = b->msg.s, *nl;
+    size_t mn = b->msg.len;
+    if (mn > 5 && !memcmp(m, "From ", 5) && (nl = memchr(m, '\n', mn)) != 0) {
+      mn -= (size_t)(nl + 1 - m);
+      m = nl + 1;
+    }
+    walk(b, m, mn, 0, "text/plain");
+  }
+  if (b->dsn.len) dsn_parse(b, b->dsn.s, b->dsn.len);
+  if (!b->nrcpt && b->text.len) dsn_parse(b, b->text.s, b->text.len);
+  if (b->nrcpt) {
+    /* DSN fields found; the text still gives context (SMTP stage) and a
+       diagnostic where the DSN has none */
+    for (k = 0; k < b->nrcpt; k++) context_for(b, &b->rcpt[k]);
+    keep_failed(b);
+    if (!b->nrcpt) { b->kind = BOUNCE_DELIVERED; b->text.len = 0; decide(b); return 0; }
+    for (k = 0; k < b->nrcpt; k++) {
+      struct bounce_rcpt *r = &b->rcpt[k];
+      if (weak(r->diag)) {
+        /* no usable Diagnostic-Code: the free-form lines about r, else the paragraph */
+        char keep[BOUNCE_DIAG_MAX];
+        memcpy(keep, r->diag, sizeof keep);
+        r->diag[0] = 0;
+        add_line(r->diag, sizeof r->diag, r->ctx, strlen(r->ctx));
+        if (!r->diag[0]) memcpy(r->diag, keep, sizeof keep);
+      }
+    }
+    decide(b);
+    return 0;
+  }
+  freeform(b);
+  if (!b->nrcpt) inline_rcpt(b);
+  if (!b->nrcpt && (b->failed[0] || b->orig_to[0])) {
+    struct bounce_rcpt *r = rcpt_new(b);
+    if (r) put_addr(r->addr, b->failed[0] ? b->failed : b->orig_to, strlen(b->failed[0] ? b->failed : b->orig_to));
+  }
+  for (k = 0; k < b->nrcpt; k++) {
+    struct bounce_rcpt *r = &b->rcpt[k];
+    context_for(b, r);
+    if (weak(r->diag)) put_line(r->diag, sizeof r->diag, b->text.s ? b->text.s : "", b->text.len);
+  }
+  decide(b);
+  return 0;
+}

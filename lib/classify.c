@@ -1,0 +1,558 @@
+/* classify.c: the rule engine (see classify.h).  Rule files are read and
+   their PCRE2 patterns compiled (JIT when available) once by
+   classify_load(); classify() builds the normalised subject of one reply
+   and walks the rules in order.  No globals; a loaded set is read-only. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "buf.h"
+#include "classify.h"
+#include "io.h"
+
+#define ENH_MAX 512
+
+struct rule {
+  pcre2_code *re;          /* 0: the "@enhanced" directive */
+  int status;              /* CLASSIFY_* or, for stages, an index into stage_names */
+  int line;
+  const char *file;
+  char lit[32];            /* a lowercase literal every match contains, or "" */
+};
+
+struct enh {
+  char cls;                /* '4', '5' or 'X' */
+  unsigned subj, detail;
+  int status;
+};
+
+struct classify {
+  struct rule *rules;
+  size_t nrules;
+  struct rule *stages;
+  size_t nstages;
+  struct enh enh[ENH_MAX];
+  size_t nenh;
+  int has_directive;
+};
+
+static const char *const stage_names[] = { "conn", "helo", "mail", "rcpt", "data", 0 };
+
+static int lc(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+const char *classify_name(int status)
+{
+  switch (status) {
+  case 0: return "success";
+  case 1: return "host unknown";
+  case 2: return "user unknown";
+  case 3: return "retry timeout";
+  case 4: return "refused by recipient policy";
+  case 5: return "mailbox or disk full";
+  case 6: return "forwarding error";
+  case 7: return "receiving server error";
+  case 8: return "message too large";
+  case 9: return "malformed address";
+  case 10: return "suppressed address";
+  case 11: return "unsubscribed";
+  default: return "other permanent error";
+  }
+}
+
+static int valid_status(int s) { return (s >= 1 && s <= 9) || s == 99; }
+
+/* A literal that any match of pattern must contain, for a cheap memmem
+   test before the regex runs: the longest run of plain characters at the
+   top level of a pattern without top-level alternation.  Conservative: ""
+   whenever unsure. */
+static void required_literal(const char *pat, char lit[32])
+{
+  char best[32] = "", cur[32];
+  size_t bl = 0, cl = 0, i, n = strlen(pat);
+  int depth = 0;
+  for (i = 0; i < n; i++)
+    if (pat[i] == '\\' && i + 1 < n) i++;
+    else if (pat[i] == '[') {                 /* skip a class */
+      i++;
+      if (i < n && pat[i] == '^') i++;
+      if (i < n && pat[i] == ']') i++;
+      while (i < n && pat[i] != ']') { if (pat[i] == '\\') i++; i++; }
+    } else if (pat[i] == '(') depth++;
+    else if (pat[i] == ')') depth--;
+    else if (pat[i] == '|' && depth == 0) { lit[0] = 0; return; }
+  depth = 0;
+  for (i = 0; i <= n; i++) {
+    int c = i < n ? (unsigned char)pat[i] : 0, plain = 0, ch = 0;
+    if (depth == 0 && c && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)
+                            || c == ' ' || c == '\'' || c == ',' || c == ':' || c == ';'
+                            || c == '@' || c == '/' || c == '=' || c == '<' || c == '>'
+                            || c == '"' || c == '%' || c == '&' || c == '_' || c == '!'
+                            || c == '~' || c == '`' || c >= 0x80)) {
+      plain = 1; ch = lc(c);
+    } else if (depth == 0 && c == '\\' && i + 1 < n && strchr(".-()[]{}*+?|^$/\\@#<>:'\" _", pat[i + 1])) {
+      plain = 1; ch = pat[i + 1] == '_' ? '_' : lc((unsigned char)pat[i + 1]);
+      i++;
+    }
+    if (plain) {
+      /* a quantifier after this character makes it optional */
+      char nx = i + 1 < n ? pat[i + 1] : 0;
+      if (nx == '?' || nx == '*' || nx == '{') plain = 0;
+      else if (nx == '+') { if (cl < sizeof cur - 1) cur[cl++] = (char)ch; plain = 0; ch = 0; }
+    }
+    if (plain && cl < sizeof cur - 1) { cur[cl++] = (char)ch; continue; }
+    if (cl > bl) { memcpy(best, cur, cl); bl = cl; best[bl] = 0; }
+    cl = 0;
+    if (c == '\\' && i + 1 < n) i++;
+    else if (c == '[') {
+      i++;
+      if (i < n && pat[i] == '^') i++;
+      if (i < n && pat[i] == ']') i++;
+      while (i < n && pat[i] != ']') { if (pat[i] == '\\') i++; i++; }
+    } else if (c == '(') depth++;
+    else if (c == ')') depth--;
+  }
+  /* a run that ended in a UTF-8 sequence cut short would never match */
+  while (bl && ((unsigned char)best[bl - 1] & 0x80)) {
+    size_t k = bl;
+    while (k && ((unsigned char)best[k - 1] & 0xc0) == 0x80) k--;
+    if (k && ((unsigned char)best[k - 1] & 0xc0) == 0xc0) {
+      unsigned char lead = (unsigned char)best[k - 1];
+      size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+      if (bl - (k - 1) == want) break;
+      bl = k - 1;
+    } else bl = k ? k - 1 : 0;
+  }
+  best[bl] = 0;
+  memcpy(lit, bl >= 3 ? best : "", bl >= 3 ? bl + 1 : 1);
+}
+
+static void say(char *err, size_t errn, const char *file, int line, const char *what)
+{
+  if (errn) snprintf(err, errn, "%s:%d: %s", file, line, what);
+}
+
+/* Read one "KEY<TAB>VALUE" file; fn(key, value) per line.  -1 on error. */
+static int read_lines(const char *dir, const char *name, int optional,
+                      int (*fn)(struct classify *, const char *, int, char *, char *, char *, size_t),
+                      struct classify *c, char *err, size_t errn)
+{
+  char path[4096];
+  struct buf b = BUF_ZERO;
+  char *p, *end;
+  int line = 0;
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+    say(err, errn, name, 0, "path too long");
+    return errno = ENAMETOOLONG, -1;
+  }
+  if (file_read(path, &b, CLASSIFY_FILE_MAX) == -1) {
+    int e = errno;
+    buf_free(&b);
+    if (optional && e == ENOENT) return 0;
+    say(err, errn, path, 0, e == EFBIG ? "file too large" : strerror(e));
+    return errno = e, -1;
+  }
+  p = b.s ? b.s : "";
+  end = p + b.len;
+  while (p < end) {
+    char *nl = memchr(p, '\n', (size_t)(end - p)), *k, *v, *e;
+    if (!nl) nl = end;
+    *nl = 0;
+    line++;
+    if ((size_t)(nl - p) > CLASSIFY_LINE_MAX) {
+      say(err, errn, name, line, "line too long");
+      buf_free(&b);
+      return errno = EINVAL, -1;
+    }
+    e = nl;
+    while (e > p && is_ws((unsigned char)e[-1])) *--e = 0;
+    k = p;
+    while (*k == ' ' || *k == '\t') k++;
+    p = nl + 1;
+    if (!*k || *k == '#') continue;
+    v = k;
+    while (*v && *v != '\t' && *v != ' ') v++;
+    if (*v) *v++ = 0;
+    while (*v == '\t' || *v == ' ') v++;
+    if (fn(c, name, line, k, v, err, errn) == -1) {
+      buf_free(&b);
+      return -1;
+    }
+  }
+  buf_free(&b);
+  return 0;
+}
+
+static int compile(struct rule *r, const char *file, int line, const char *pat,
+                   char *err, size_t errn)
+{
+  int ec;
+  PCRE2_SIZE off;
+  r->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
+  if (!r->re) {
+    char msg[160], m2[200];
+    pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+    snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
+    say(err, errn, file, line, m2);
+    return errno = EINVAL, -1;
+  }
+  pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* no JIT: the interpreter */
+  r->file = file;
+  r->line = line;
+  required_literal(pat, r->lit);
+  return 0;
+}
+
+static int grow(struct rule **v, size_t n)
+{
+  struct rule *p;
+  if (n >= CLASSIFY_RULES_MAX) return errno = E2BIG, -1;
+  if (n % 64) return 0;
+  p = realloc(*v, (n + 64) * sizeof **v);
+  if (!p) return -1;
+  *v = p;
+  return 0;
+}
+
+static int add_rule(struct classify *c, const char *file, int line, char *key, char *val,
+                    char *err, size_t errn)
+{
+  struct rule *r;
+  char *end;
+  long s;
+  if (!strcmp(key, "@enhanced")) {
+    if (grow(&c->rules, c->nrules) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
+    r = &c->rules[c->nrules++];
+    memset(r, 0, sizeof *r);
+    r->file = file;
+    r->line = line;
+    c->has_directive = 1;
+    return 0;
+  }
+  s = strtol(key, &end, 10);
+  if (*end || end == key || !valid_status((int)s) || !*val) {
+    say(err, errn, file, line, "want STATUS<TAB>PATTERN, STATUS one of 1-9, 99");
+    return errno = EINVAL, -1;
+  }
+  if (grow(&c->rules, c->nrules) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
+  r = &c->rules[c->nrules];
+  memset(r, 0, sizeof *r);
+  if (compile(r, file, line, val, err, errn) == -1) return -1;
+  r->status = (int)s;
+  c->nrules++;
+  return 0;
+}
+
+static int add_stage(struct classify *c, const char *file, int line, char *key, char *val,
+                     char *err, size_t errn)
+{
+  struct rule *r;
+  int i;
+  for (i = 0; stage_names[i]; i++) {
+    const char *a = stage_names[i], *b = key;
+    while (*a && lc((unsigned char)*b) == *a) a++, b++;
+    if (!*a && !*b) break;
+  }
+  if (!stage_names[i] || !*val) {
+    say(err, errn, file, line, "want STAGE<TAB>PATTERN, STAGE one of conn helo mail rcpt data");
+    return errno = EINVAL, -1;
+  }
+  if (grow(&c->stages, c->nstages) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
+  r = &c->stages[c->nstages];
+  memset(r, 0, sizeof *r);
+  if (compile(r, file, line, val, err, errn) == -1) return -1;
+  r->status = i;
+  c->nstages++;
+  return 0;
+}
+
+/* "5.1.1" or "X.1.1" into e; 1 ok. */
+static int parse_enh(const char *s, char *cls, unsigned *subj, unsigned *detail)
+{
+  char *end;
+  unsigned long a, b;
+  if (!(s[0] == '2' || s[0] == '4' || s[0] == '5' || s[0] == 'X' || s[0] == 'x') || s[1] != '.')
+    return 0;
+  if (!is_digit((unsigned char)s[2])) return 0;
+  a = strtoul(s + 2, &end, 10);
+  if (*end != '.' || a > 999 || !is_digit((unsigned char)end[1])) return 0;
+  b = strtoul(end + 1, &end, 10);
+  if (*end || b > 999) return 0;
+  *cls = s[0] == 'x' ? 'X' : s[0];
+  *subj = (unsigned)a;
+  *detail = (unsigned)b;
+  return 1;
+}
+
+static int add_enh(struct classify *c, const char *file, int line, char *key, char *val,
+                   char *err, size_t errn)
+{
+  struct enh *e;
+  char *end;
+  long s = strtol(val, &end, 10);
+  if (c->nenh >= ENH_MAX) { say(err, errn, file, line, "too many entries"); return errno = E2BIG, -1; }
+  e = &c->enh[c->nenh];
+  if (!parse_enh(key, &e->cls, &e->subj, &e->detail) || *end || end == val || !valid_status((int)s)) {
+    say(err, errn, file, line, "want X.Y.Z<TAB>STATUS");
+    return errno = EINVAL, -1;
+  }
+  e->status = (int)s;
+  c->nenh++;
+  return 0;
+}
+
+void classify_free(struct classify *c)
+{
+  size_t i;
+  if (!c) return;
+  for (i = 0; i < c->nrules; i++) pcre2_code_free(c->rules[i].re);
+  for (i = 0; i < c->nstages; i++) pcre2_code_free(c->stages[i].re);
+  free(c->rules);
+  free(c->stages);
+  free(c);
+}
+
+int classify_load(struct classify **cp, const char *dir, char *err, size_t errn)
+{
+  struct classify *c = calloc(1, sizeof *c);
+  int e;
+  if (errn) err[0] = 0;
+  if (!c) return -1;
+  if (read_lines(dir, "local", 1, add_rule, c, err, errn) == -1
+      || read_lines(dir, "rules", 0, add_rule, c, err, errn) == -1
+      || read_lines(dir, "enhanced", 0, add_enh, c, err, errn) == -1
+      || read_lines(dir, "stages", 1, add_stage, c, err, errn) == -1) {
+    e = errno;
+    classify_free(c);
+    return errno = e, -1;
+  }
+  *cp = c;
+  return 0;
+}
+
+/* ---- matching ---- */
+
+void classify_codes(const char *t, int *code, char enhanced[16])
+{
+  size_t i, n = strlen(t);
+  *code = 0;
+  enhanced[0] = 0;
+  for (i = 0; i < n && (!*code || !enhanced[0]); i++) {
+    int prev = i ? (unsigned char)t[i - 1] : ' ';
+    if (t[i] < '2' || t[i] > '5' || t[i] == '3' || is_digit(prev) || prev == '.') continue;
+    if (!*code && i + 3 <= n && is_digit((unsigned char)t[i + 1]) && is_digit((unsigned char)t[i + 2])
+        && (i + 3 == n || strchr(" -:)]'\",;", t[i + 3]))
+        && (!i || strchr(" ([:'\"#=<", prev))) {
+      *code = (t[i] - '0') * 100 + (t[i + 1] - '0') * 10 + (t[i + 2] - '0');
+      continue;
+    }
+    if (!enhanced[0] && t[i + 1] == '.' && is_digit((unsigned char)t[i + 2])) {
+      size_t j = i + 2, k;
+      while (j < n && is_digit((unsigned char)t[j]) && j - i < 6) j++;
+      if (j < n && t[j] == '.' && j + 1 < n && is_digit((unsigned char)t[j + 1])) {
+        k = j + 1;
+        while (k < n && is_digit((unsigned char)t[k]) && k - j < 4) k++;
+        if ((k == n || !is_digit((unsigned char)t[k]))
+            && !(k + 1 < n && t[k] == '.' && is_digit((unsigned char)t[k + 1]))
+            && k - i < 12) {
+          memcpy(enhanced, t + i, k - i);
+          enhanced[k - i] = 0;
+        }
+      }
+    }
+  }
+}
+
+/* The reply text on one line, with later continuation prefixes of the
+   same reply ("550-5.7.1 ", "550 5.7.1 ", "550-") taken out. */
+static size_t normalise(char *out, size_t outn, const char *t, int code)
+{
+  size_t i, o = 0, n = strlen(t);
+  int sp = 0;
+  char cc[8];
+  snprintf(cc, sizeof cc, "%03d", (code < 0 ? 0 : code) % 1000);
+  for (i = 0; i < n && o + 1 < outn; i++) {
+    unsigned char ch = (unsigned char)t[i];
+    if (is_ws(ch) || ch < 32) { sp = 1; continue; }
+    if (sp && o) {
+      /* " 550-..." or " 550 X.Y.Z" of the same reply: a continuation */
+      if (code && i + 4 <= n && !memcmp(t + i, cc, 3) && (t[i + 3] == '-' || t[i + 3] == ' ')) {
+        size_t j = i + 4;
+        if (t[i + 3] == '-' || (j + 1 < n && is_digit((unsigned char)t[j]) && t[j + 1] == '.')) {
+          if (j + 1 < n && is_digit((unsigned char)t[j]) && t[j + 1] == '.') {
+            while (j < n && (is_digit((unsigned char)t[j]) || t[j] == '.')) j++;
+          }
+          i = j - 1;
+          continue;
+        }
+      }
+      if (o + 2 >= outn) break;
+      out[o++] = ' ';
+    }
+    sp = 0;
+    out[o++] = (char)ch;
+  }
+  out[o] = 0;
+  return o;
+}
+
+static int find_lit(const char *s, size_t n, const char *lit)
+{
+  size_t ln = strlen(lit), i;
+  if (ln > n) return 0;
+  for (i = 0; i + ln <= n; i++) {
+    const char *p = memchr(s + i, lit[0], n - ln - i + 1), *q;
+    size_t k;
+    if (!p) break;
+    i = (size_t)(p - s);
+    q = s + i;
+    for (k = 1; k < ln; k++)
+      if (q[k] != lit[k]) break;
+    if (k == ln) return 1;
+  }
+  return 0;
+}
+
+/* First rule of v[0..n) matching s (lower: s lowercased), or -1;
+   -2 when the "@enhanced" directive comes first. */
+static long first_match(const struct rule *v, size_t n, const char *s, const char *lower,
+                        size_t len, pcre2_match_data *md, size_t from)
+{
+  size_t i;
+  for (i = from; i < n; i++) {
+    if (!v[i].re) return -2 - (long)i;
+    if (v[i].lit[0] && !find_lit(lower, len, v[i].lit)) continue;
+    if (pcre2_match(v[i].re, (PCRE2_SPTR)s, len, 0, 0, md, 0) >= 0) return (long)i;
+  }
+  return -1;
+}
+
+static int enh_lookup(const struct classify *c, const char *enh)
+{
+  char cls;
+  unsigned s, d;
+  size_t i;
+  int best = -1;
+  if (!enh[0] || !parse_enh(enh, &cls, &s, &d)) return -1;
+  for (i = 0; i < c->nenh; i++) {
+    const struct enh *e = &c->enh[i];
+    if (e->subj != s || e->detail != d) continue;
+    if (e->cls == cls) return e->status;
+    if (e->cls == 'X' && best < 0) best = e->status;
+  }
+  return best;
+}
+
+static void lower(char *d, const char *s, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++) d[i] = (char)lc((unsigned char)s[i]);
+  d[n] = 0;
+}
+
+#define SUBJ_MAX (CLASSIFY_TEXT_MAX + 128)
+
+int classify(const struct classify *c, const struct classify_in *in, struct classify_out *out)
+{
+  char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], low[SUBJ_MAX], tenh[16], cbuf[8];
+  const char *t = in->text ? in->text : "";
+  int tcode, n, cls;
+  long m;
+  size_t len;
+  pcre2_match_data *md;
+  memset(out, 0, sizeof *out);
+  classify_codes(t, &tcode, tenh);
+  out->code = in->code > 0 ? in->code : tcode;
+  /* enhanced: the caller's; else the text's unless it says only X.0.0
+     where the DSN Status says more; else the Status field */
+  if (in->enhanced && in->enhanced[0]) snprintf(out->enhanced, sizeof out->enhanced, "%s", in->enhanced);
+  else if (tenh[0] && (!(in->status && in->status[0])
+                       || strncmp(tenh + 1, ".0.0", 4) || tenh[5]))
+    memcpy(out->enhanced, tenh, sizeof tenh);
+  else if (in->status && in->status[0]) snprintf(out->enhanced, sizeof out->enhanced, "%s", in->status);
+  if (out->code && (out->code < 200 || out->code > 599)) out->code = 0;
+
+  md = pcre2_match_data_create(1, 0);
+  if (!md) return errno = ENOMEM, -1;
+
+  /* the stage, from the caller or the text around */
+  if (in->stage && in->stage[0]) snprintf(out->stage, sizeof out->stage, "%s", in->stage);
+  else if (c->nstages) {
+    n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
+    len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
+    lower(low, subj, len);
+    m = first_match(c->stages, c->nstages, subj, low, len, md, 0);
+    if (m >= 0) snprintf(out->stage, sizeof out->stage, "%s", stage_names[c->stages[m].status]);
+  }
+
+  normalise(text, sizeof text, t, out->code);
+  if (out->code) snprintf(cbuf, sizeof cbuf, "%03d", out->code);
+  n = snprintf(subj, sizeof subj, "stage=%s code=%s enh=%s action=%s type=%s text=%s",
+               out->stage[0] ? out->stage : "-", out->code ? cbuf : "-",
+               out->enhanced[0] ? out->enhanced : "-",
+               in->action && in->action[0] ? in->action : "-",
+               in->dtype && in->dtype[0] ? in->dtype : "-", text);
+  len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
+  lower(low, subj, len);
+
+  /* success is not an error, whatever the text says */
+  cls = out->code ? out->code / 100 : out->enhanced[0] ? out->enhanced[0] - '0' : 0;
+  if (cls == 2 && !(in->action && (!strcmp(in->action, "failed") || !strcmp(in->action, "delayed")))) {
+    pcre2_match_data_free(md);
+    out->status = CLASSIFY_SUCCESS;
+    snprintf(out->why, sizeof out->why, "2xx");
+    return 0;
+  }
+
+  m = first_match(c->rules, c->nrules, subj, low, len, md, 0);
+  while (m <= -2) {                     /* the "@enhanced" directive */
+    size_t at = (size_t)(-2 - m);
+    int s = enh_lookup(c, out->enhanced);
+    if (s > 0) {
+      pcre2_match_data_free(md);
+      out->status = s;
+      snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
+      return 0;
+    }
+    m = first_match(c->rules, c->nrules, subj, low, len, md, at + 1);
+  }
+  pcre2_match_data_free(md);
+  if (m >= 0) {
+    out->status = c->rules[m].status;
+    snprintf(out->why, sizeof out->why, "%s:%d", c->rules[m].file, c->rules[m].line);
+    return 0;
+  }
+  if (!c->has_directive) {
+    int s = enh_lookup(c, out->enhanced);
+    if (s > 0) {
+      out->status = s;
+      snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
+      return 0;
+    }
+  }
+  out->status = CLASSIFY_OTHER;
+  snprintf(out->why, sizeof out->why, "default");
+  return 0;
+}
+
+int classify_reply_at(const struct classify *c, const char *stage, int code,
+                      const char *enhanced, const char *text)
+{
+  struct classify_in in;
+  struct classify_out out;
+  memset(&in, 0, sizeof in);
+  in.code = code;
+  in.enhanced = enhanced;
+  in.text = text;
+  in.stage = stage;
+  if (classify(c, &in, &out) == -1) return -1;
+  return out.status;
+}
+
+int classify_reply(const struct classify *c, int code, const char *enhanced, const char *text)
+{
+  return classify_reply_at(c, 0, code, enhanced, text);
+}

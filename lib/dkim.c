@@ -1,0 +1,489 @@
+/* dkim.c: DKIM signing with libopendkim (see dkim.h, doc/dkim.md).
+   libopendkim does the canonicalisation, the hashes, the signature and the
+   field's text; this file picks the key (tables of dkimkey.h, key files
+   cached in memory), feeds the message in CRLF form and maps every outcome
+   to signed / unsigned / permanent / temporary.  Nothing here prints,
+   exits or reads the environment. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <idn2.h>
+#include <openssl/crypto.h>
+#include <opendkim/dkim.h>
+#include "dkim.h"
+#include "dkimkey.h"
+
+#define BUCKETS 1024              /* key cache hash table */
+#define DETAIL_MAX 512
+#define FROM_MAX 4096             /* bytes of an unfolded From value looked at */
+
+/* Signed when present.  From is required by RFC 6376 and libopendkim. */
+static const char *signhdrs[] = {
+  "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
+  "in-reply-to", "references", "mime-version", "content-type",
+  "content-transfer-encoding", "content-id", "content-description",
+  "content-disposition", "list-unsubscribe", "list-unsubscribe-post", 0
+};
+/* Named once more in h= than it occurs, so that no second From can be
+   added on the way without breaking the signature (RFC 6376 8.15). */
+static const char *oversignhdrs[] = { "from", 0 };
+
+struct key_ent {
+  struct key_ent *next;
+  char *id;                       /* tenant \0 domain \0 selector \0 */
+  size_t idn;
+  int alg;                        /* enum dkimkey_alg */
+  char *pem;                      /* the key file, NUL-ended */
+  size_t pemn;
+};
+
+struct dkim_signer {
+  DKIM_LIB *lib;
+  struct tbl *t;
+  char *keydir;
+  struct key_ent *bucket[BUCKETS];
+  size_t nkeys;
+  struct buf field, domain;       /* scratch, kept between calls */
+  char detail[DETAIL_MAX];
+};
+
+static void detail(struct dkim_signer *s, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+static void detail(struct dkim_signer *s, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->detail, sizeof s->detail, fmt, ap);
+  va_end(ap);
+}
+
+const char *dkim_signer_detail(const struct dkim_signer *s)
+{
+  return s->detail;
+}
+
+int dkim_signer_open(struct dkim_signer **sp, struct tbl *t, const char *keydir)
+{
+  struct dkim_signer *s;
+  unsigned int flags = DKIM_LIBFLAGS_NONE;
+  *sp = 0;
+  s = calloc(1, sizeof *s);
+  if (!s) return errno = ENOMEM, -1;
+  s->t = t;
+  s->keydir = strdup(keydir);
+  s->lib = dkim_init(0, 0);
+  if (!s->keydir || !s->lib
+      || dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK
+      || dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, (void *)signhdrs,
+                      sizeof(char **)) != DKIM_STAT_OK
+      || dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, (void *)oversignhdrs,
+                      sizeof(char **)) != DKIM_STAT_OK) {
+    dkim_signer_close(s);
+    return errno = ENOMEM, -1;
+  }
+  snprintf(s->detail, sizeof s->detail, "nothing signed yet");
+  *sp = s;
+  return 0;
+}
+
+static void ent_free(struct key_ent *e)
+{
+  OPENSSL_cleanse(e->pem, e->pemn);
+  free(e->pem);
+  free(e->id);
+  free(e);
+}
+
+static void cache_flush(struct dkim_signer *s)
+{
+  size_t i;
+  for (i = 0; i < BUCKETS; i++)
+    while (s->bucket[i]) {
+      struct key_ent *e = s->bucket[i];
+      s->bucket[i] = e->next;
+      ent_free(e);
+    }
+  s->nkeys = 0;
+}
+
+void dkim_signer_close(struct dkim_signer *s)
+{
+  if (!s) return;
+  cache_flush(s);
+  if (s->lib) dkim_close(s->lib);
+  buf_free(&s->field);
+  buf_free(&s->domain);
+  free(s->keydir);
+  free(s);
+}
+
+/* --- the header section --- */
+
+/* Length of the header section of msg[0..n) including the empty line
+   that ends it (all of msg if there is none). */
+static size_t head_len(const char *msg, size_t n)
+{
+  size_t i = 0;
+  while (i < n) {
+    const char *lf = memchr(msg + i, '\n', n - i);
+    size_t len = lf ? (size_t)(lf - (msg + i)) : n - i;
+    if (len == 0 || (len == 1 && msg[i] == '\r')) return i + len + (lf != 0);
+    if (!lf) return n;
+    i += len + 1;
+  }
+  return n;
+}
+
+/* The next field of h[0..hn) at *pos, folded lines included, without its
+   final line end.  1 found, 0 at the end of the fields. */
+static int next_field(const char *h, size_t hn, size_t *pos, const char **f, size_t *fn)
+{
+  size_t i = *pos, start = i, end;
+  if (i >= hn || h[i] == '\n' || (h[i] == '\r' && i + 1 < hn && h[i + 1] == '\n')) return 0;
+  for (;;) {
+    const char *lf = memchr(h + i, '\n', hn - i);
+    if (!lf) {
+      end = hn;
+      i = hn;
+      break;
+    }
+    end = (size_t)(lf - h);
+    i = end + 1;
+    if (i >= hn || (h[i] != ' ' && h[i] != '\t')) break;
+  }
+  if (end > start && h[end - 1] == '\r' && end < hn) end--;
+  *f = h + start;
+  *fn = end - start;
+  *pos = i;
+  return 1;
+}
+
+/* 1 if field f[0..fn) is named name (case-insensitive). */
+static int field_is(const char *f, size_t fn, const char *name)
+{
+  size_t l = strlen(name), i;
+  if (fn < l || strncasecmp(f, name, l)) return 0;
+  for (i = l; i < fn && (f[i] == ' ' || f[i] == '\t'); i++) ;
+  return i < fn && f[i] == ':';
+}
+
+int dkim_from_domain(const char *head, size_t hn, struct buf *out)
+{
+  const char *f = 0, *g;
+  size_t fn = 0, gn, pos = 0, i;
+  char v[FROM_MAX + 1];
+  size_t vn = 0;
+  unsigned char *user = 0, *dom = 0;
+  char *ace = 0;
+  int nfrom = 0, r;
+  while (next_field(head, hn, &pos, &g, &gn))
+    if (field_is(g, gn, "from")) {
+      f = g;
+      fn = gn;
+      nfrom++;
+    }
+  if (nfrom != 1) return errno = EINVAL, -1;
+  i = (size_t)((const char *)memchr(f, ':', fn) - f) + 1;
+  for (; i < fn && vn < FROM_MAX; i++)     /* unfolded */
+    if (f[i] != '\r' && f[i] != '\n') v[vn++] = f[i] ? f[i] : ' ';
+  v[vn] = 0;
+  if (dkim_mail_parse((unsigned char *)v, &user, &dom) != 0 || !dom || !*dom)
+    return errno = EINVAL, -1;
+  vn = strlen((char *)dom);
+  while (vn > 0 && dom[vn - 1] == '.') dom[--vn] = 0;
+  for (i = 0; i < vn; i++) {
+    if (dom[i] >= 0x80) break;
+    if (dom[i] >= 'A' && dom[i] <= 'Z') dom[i] = (unsigned char)(dom[i] - 'A' + 'a');
+  }
+  if (i < vn) {
+    /* An internationalised domain: DKIM's d= is its A-label form. */
+    if (idn2_lookup_u8(dom, (uint8_t **)&ace, IDN2_NONTRANSITIONAL) != IDN2_OK)
+      return errno = EINVAL, -1;
+    dom = (unsigned char *)ace;
+  }
+  r = dkimkey_domain_ok((char *)dom) ? buf_set(out, dom, strlen((char *)dom)) : (errno = EINVAL, -1);
+  idn2_free(ace);
+  return r;
+}
+
+/* --- keys --- */
+
+static size_t hash(const char *p, size_t n)
+{
+  uint32_t h = 2166136261u;       /* FNV-1a */
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 16777619u;
+  return h % BUCKETS;
+}
+
+/* Read the key file of tenant/domain/selector into a new entry. */
+static int key_load(struct dkim_signer *s, const char *tenant, const char *domain,
+                    const char *sel, struct key_ent **ep)
+{
+  char path[4096];
+  struct dkimkey k;
+  struct stat st;
+  struct key_ent *e;
+  ssize_t r;
+  int fd, got;
+  *ep = 0;
+  got = dkimkey_get(s->t, 0, tenant, domain, sel, &k);
+  if (got != 0) {
+    if (got == -1) detail(s, "unable to read key record %s/%s/%s: %s", tenant, domain, sel,
+                          strerror(errno));
+    else detail(s, "no key record for active selector %s/%s/%s", tenant, domain, sel);
+    return -1;
+  }
+  if (dkimkey_path(path, sizeof path, s->keydir, tenant, domain, sel) == -1) {
+    detail(s, "key path too long");
+    return -1;
+  }
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1) {
+    detail(s, "unable to open key %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (st.st_mode & 077)
+      || st.st_size <= 0 || st.st_size > DKIMKEY_FILE_MAX) {
+    /* A key others can read is treated as a key we do not have: it may
+       have been copied already, and the operator must look at it. */
+    detail(s, "key %s is not a private regular file of 1..%d bytes (mode 0600)", path,
+           DKIMKEY_FILE_MAX);
+    close(fd);
+    return -1;
+  }
+  e = calloc(1, sizeof *e);
+  if (!e || !(e->pem = malloc((size_t)st.st_size + 1))
+      || !(e->id = malloc(strlen(tenant) + strlen(domain) + strlen(sel) + 3))) {
+    if (e) {
+      free(e->pem);
+      free(e);
+    }
+    close(fd);
+    detail(s, "out of memory");
+    return -1;
+  }
+  while ((r = read(fd, e->pem + e->pemn, (size_t)st.st_size - e->pemn)) > 0)
+    if ((e->pemn += (size_t)r) == (size_t)st.st_size) break;
+  close(fd);
+  if (r == -1 || e->pemn != (size_t)st.st_size) {
+    detail(s, "unable to read key %s: %s", path, r == -1 ? strerror(errno) : "short read");
+    ent_free(e);
+    return -1;
+  }
+  e->pem[e->pemn] = 0;
+  e->alg = k.alg;
+  e->idn = (size_t)snprintf(e->id, strlen(tenant) + strlen(domain) + strlen(sel) + 3,
+                            "%s%c%s%c%s", tenant, 0, domain, 0, sel) + 1;
+  *ep = e;
+  return 0;
+}
+
+/* The cached key of tenant/domain/selector, read on first use. */
+static int key_find(struct dkim_signer *s, const char *tenant, const char *domain,
+                    const char *sel, struct key_ent **ep)
+{
+  char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + DKIMKEY_SELECTOR_MAX + 3];
+  int idn = snprintf(id, sizeof id, "%s%c%s%c%s", tenant, 0, domain, 0, sel);
+  struct key_ent *e;
+  size_t h;
+  if (idn < 0 || (size_t)idn >= sizeof id) return errno = EINVAL, -1;
+  h = hash(id, (size_t)idn + 1);
+  for (e = s->bucket[h]; e; e = e->next)
+    if (e->idn == (size_t)idn + 1 && !memcmp(e->id, id, e->idn)) {
+      *ep = e;
+      return 0;
+    }
+  if (key_load(s, tenant, domain, sel, &e) == -1) return -1;
+  if (s->nkeys >= DKIM_CACHE_MAX) cache_flush(s);
+  e->next = s->bucket[h];
+  s->bucket[h] = e;
+  s->nkeys++;
+  *ep = e;
+  return 0;
+}
+
+static void key_drop(struct dkim_signer *s, struct key_ent *e)
+{
+  struct key_ent **pp = &s->bucket[hash(e->id, e->idn)];
+  for (; *pp; pp = &(*pp)->next)
+    if (*pp == e) {
+      *pp = e->next;
+      ent_free(e);
+      s->nkeys--;
+      return;
+    }
+}
+
+/* --- signing --- */
+
+/* Feed p[0..n) to libopendkim with each bare LF made CRLF; prev is the
+   byte before p (0 if none). */
+static DKIM_STAT feed_body(DKIM *d, const char *p, size_t n)
+{
+  size_t start = 0;
+  DKIM_STAT st;
+  while (start < n) {
+    const char *lf = memchr(p + start, '\n', n - start);
+    size_t i;
+    if (!lf) break;
+    i = (size_t)(lf - p);
+    if (i > 0 && p[i - 1] == '\r') {
+      if ((st = dkim_body(d, (unsigned char *)p + start, i + 1 - start)) != DKIM_STAT_OK)
+        return st;
+    } else {
+      if (i > start && (st = dkim_body(d, (unsigned char *)p + start, i - start)) != DKIM_STAT_OK)
+        return st;
+      if ((st = dkim_body(d, (unsigned char *)"\r\n", 2)) != DKIM_STAT_OK) return st;
+    }
+    start = i + 1;
+  }
+  if (start < n) return dkim_body(d, (unsigned char *)p + start, n - start);
+  return DKIM_STAT_OK;
+}
+
+/* Field f with each bare LF made CRLF, into b. */
+static int crlf(struct buf *b, const char *f, size_t fn)
+{
+  size_t i;
+  buf_trunc(b, 0);
+  if (buf_ready(b, fn + fn / 8 + 2) == -1) return -1;
+  for (i = 0; i < fn; i++) {
+    if (f[i] == '\n' && (i == 0 || f[i - 1] != '\r') && buf_addc(b, '\r') == -1) return -1;
+    if (buf_addc(b, f[i]) == -1) return -1;
+  }
+  return 0;
+}
+
+static int sign_with(struct dkim_signer *s, struct key_ent *e, const char *domain,
+                     const char *sel, const char *head, size_t hn, const char *body,
+                     size_t bn, struct buf *sig)
+{
+  DKIM *d;
+  DKIM_STAT st;
+  const char *f, *what = "sign";
+  size_t fn, pos = 0, len, i, start = sig->len;
+  unsigned char *hv;
+  int rc = DKIM_RC_TEMP;
+  dkim_alg_t alg = e->alg == DKIMKEY_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256;
+  d = dkim_sign(s->lib, (const unsigned char *)"cmc", 0, (dkim_sigkey_t)e->pem,
+                (const unsigned char *)sel, (const unsigned char *)domain,
+                DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, alg, -1, &st);
+  if (!d) {
+    detail(s, "libopendkim: dkim_sign: status %d", (int)st);
+    return DKIM_RC_TEMP;
+  }
+  while (next_field(head, hn, &pos, &f, &fn)) {
+    if (crlf(&s->field, f, fn) == -1) {
+      detail(s, "out of memory");
+      goto done;
+    }
+    st = dkim_header(d, (unsigned char *)s->field.s, s->field.len);
+    if (st != DKIM_STAT_OK) {
+      what = "malformed header field";
+      goto fail;
+    }
+  }
+  what = "header section";
+  if ((st = dkim_eoh(d)) != DKIM_STAT_OK) goto fail;
+  what = "body";
+  if ((st = feed_body(d, body, bn)) != DKIM_STAT_OK) goto fail;
+  what = "signature";
+  if ((st = dkim_eom(d, 0)) != DKIM_STAT_OK) goto fail;
+  st = dkim_getsighdr_d(d, sizeof DKIM_FIELD_NAME + 1, &hv, &len);
+  if (st != DKIM_STAT_OK) goto fail;
+  /* libopendkim folds with bare LF: the spool and the wire want CRLF. */
+  if (buf_adds(sig, DKIM_FIELD_NAME ": ") == -1) goto nomem;
+  for (i = 0; i < len; i++) {
+    if (hv[i] == '\n' && (i == 0 || hv[i - 1] != '\r') && buf_addc(sig, '\r') == -1) goto nomem;
+    if (buf_addc(sig, (char)hv[i]) == -1) goto nomem;
+  }
+  if (buf_add(sig, "\r\n", 2) == -1) goto nomem;
+  detail(s, "d=%s s=%s a=%s", domain, sel,
+         e->alg == DKIMKEY_ED25519 ? "ed25519-sha256" : "rsa-sha256");
+  rc = DKIM_RC_SIGNED;
+  goto done;
+nomem:
+  buf_trunc(sig, start);
+  detail(s, "out of memory");
+  goto done;
+fail:
+  /* What the message did wrong is permanent; what the library or the
+     key lacked (resources, a key that does not parse) may pass. */
+  rc = st == DKIM_STAT_SYNTAX ? DKIM_RC_PERM : DKIM_RC_TEMP;
+  detail(s, "libopendkim: %s: %s (status %d)", what,
+         dkim_geterror(d) ? dkim_geterror(d) : "failed", (int)st);
+done:
+  dkim_free(d);
+  return rc;
+}
+
+int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *head, size_t hn,
+                      const char *body, size_t bn, struct buf *sig)
+{
+  char owner[DKIMKEY_TENANT_MAX + 1], sel[DKIMKEY_SELECTOR_MAX + 1];
+  const char *domain;
+  struct key_ent *e;
+  int r, rc;
+  if (hn > DKIM_HEAD_MAX) {
+    detail(s, "header section over %d bytes", DKIM_HEAD_MAX);
+    return DKIM_RC_PERM;
+  }
+  if (dkim_from_domain(head, hn, &s->domain) == -1) {
+    if (errno == ENOMEM) {
+      detail(s, "out of memory");
+      return DKIM_RC_TEMP;
+    }
+    detail(s, "no single From field with a valid domain");
+    return DKIM_RC_PERM;
+  }
+  domain = s->domain.s;
+  if (!tenant) {
+    r = dkimkey_owner(s->t, domain, owner);
+    if (r == -1) {
+      detail(s, "unable to read table dkim: %s", strerror(errno));
+      return DKIM_RC_TEMP;
+    }
+    if (r == 2) {
+      detail(s, "keys for %s belong to several tenants: name the tenant", domain);
+      return DKIM_RC_PERM;
+    }
+    if (r == 1) {
+      detail(s, "no DKIM key for %s", domain);
+      return DKIM_RC_UNSIGNED;
+    }
+    tenant = owner;
+  }
+  r = dkimkey_active(s->t, 0, tenant, domain, sel);
+  if (r == -1) {
+    detail(s, "unable to read table dkim: %s", strerror(errno));
+    return DKIM_RC_TEMP;
+  }
+  if (r == 1) {
+    r = dkimkey_policy_get(s->t, tenant);
+    if (r == -1) {
+      detail(s, "unable to read table dkim: %s", strerror(errno));
+      return DKIM_RC_TEMP;
+    }
+    detail(s, "no DKIM key for %s of tenant %s%s", domain, tenant,
+           r ? "" : ", and the tenant requires signing");
+    return r ? DKIM_RC_UNSIGNED : DKIM_RC_PERM;
+  }
+  if (key_find(s, tenant, domain, sel, &e) == -1) return DKIM_RC_TEMP;
+  rc = sign_with(s, e, domain, sel, head, hn, body, bn, sig);
+  if (rc == DKIM_RC_TEMP) key_drop(s, e);   /* read the file again next time */
+  return rc;
+}
+
+int dkim_signer_sign(struct dkim_signer *s, const char *tenant, const char *msg, size_t n,
+                     struct buf *sig)
+{
+  size_t hn = head_len(msg, n);
+  return dkim_signer_sign2(s, tenant, msg, hn, msg + hn, n - hn, sig);
+}

@@ -1,0 +1,60 @@
+#ifndef CMC_DKIM_H
+#define CMC_DKIM_H
+/* dkim.h: DKIM signing (RFC 6376; Ed25519 RFC 8463) with libopendkim, in
+   the calling process: deliver signs each message (each recipient's copy,
+   after every header rewrite) without a fork; bin/sign is the filter.
+
+   The signer is made once: it holds the libopendkim handle and caches the
+   private keys it has read (keys of dkimkey.h).  For each message it looks
+   up the From domain's active selector in the tables (one read, so that a
+   rotation takes effect at the next message) and signs with relaxed/relaxed
+   canonicalisation, rsa-sha256 or ed25519-sha256, covering From (over-
+   signed), and Sender, Reply-To, To, Cc, Subject, Date, Message-ID,
+   In-Reply-To, References, the MIME header fields, List-Unsubscribe and
+   List-Unsubscribe-Post when present.
+
+   Outcomes (what the caller does):
+     DKIM_RC_SIGNED    the DKIM-Signature field was appended: prepend it
+     DKIM_RC_UNSIGNED  no key for the From domain and the tenant allows
+                       unsigned mail: send the message as it is
+     DKIM_RC_PERM      never signable: no From or several, From without a
+                       domain, malformed header, no key and the tenant
+                       requires signing: fail the message (100)
+     DKIM_RC_TEMP      later: the key file is missing, unreadable or not
+                       private, a table could not be read, no memory (111)
+   dkim_signer_detail() says why, or "d=DOMAIN s=SELECTOR a=ALG". */
+#include <stddef.h>
+#include "buf.h"
+#include "tbl.h"
+
+#define DKIM_HEAD_MAX (1024 * 1024)   /* bytes of header section: more is PERM */
+#define DKIM_CACHE_MAX 4096           /* keys kept in memory; then the cache restarts */
+#define DKIM_FIELD_NAME "DKIM-Signature"
+
+enum dkim_rc { DKIM_RC_SIGNED = 0, DKIM_RC_UNSIGNED, DKIM_RC_PERM, DKIM_RC_TEMP };
+
+struct dkim_signer;
+
+/* keydir: $CMC_HOME/keys/dkim.  t: the open tables (kept, not closed by
+   the signer).  0, or -1 with errno (ENOMEM). */
+int dkim_signer_open(struct dkim_signer **s, struct tbl *t, const char *keydir);
+void dkim_signer_close(struct dkim_signer *s);
+
+/* Sign msg[0..n) (header section, empty line, body; CRLF line ends as in
+   the spool, bare LF accepted and read as CRLF) for tenant (0: the tenant
+   that owns keys for the From domain).  On DKIM_RC_SIGNED the whole field
+   "DKIM-Signature: ...", folded, CRLF line ends and CRLF-ended, is
+   appended to sig. */
+int dkim_signer_sign(struct dkim_signer *s, const char *tenant, const char *msg, size_t n,
+                     struct buf *sig);
+/* The same with the header section (up to and including the empty line,
+   or without it) and the body apart, so that per-recipient headers need
+   no copy of the body. */
+int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *head, size_t hn,
+                      const char *body, size_t bn, struct buf *sig);
+/* Why the last call ended as it did (never 0). */
+const char *dkim_signer_detail(const struct dkim_signer *s);
+/* The From domain of msg's header section (ASCII, lowercase) into out.
+   0 ok, -1 EINVAL (no From, several, or no domain in it), ENOMEM. */
+int dkim_from_domain(const char *head, size_t hn, struct buf *out);
+#endif

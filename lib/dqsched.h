@@ -1,0 +1,91 @@
+#ifndef DQSCHED_H
+#define DQSCHED_H
+/* dqsched.h: deliver's scheduler state and everything it does to the
+   spool and db/ (doc/programs/deliver.md):
+   - pickup: new/ID -> "queued" events + a "queue" row in one transaction
+     (several messages per transaction), then rename to queue/ID;
+   - resume: at start, the rows and files of queue/ back into memory;
+   - plan/take: due recipients grouped by destination (tenant, composition,
+     route or A-label domain) into worker jobs;
+   - results: a worker's result lines become events and new rows in one
+     transaction; a message whose recipients are all final is unlinked
+     from queue/ after that commit, and its row deleted after the unlink.
+   Transactions are retried on EDEADLK; on EAGAIN (recovery needed) the
+   environment is reopened.  Functions return 0 or -1 with errno; -1 from
+   one that writes db/ means the state in memory may be ahead of db/: the
+   caller exits (a restart resumes from db/). */
+#include <stddef.h>
+#include "buf.h"
+#include "dq.h"
+#include "dqwork.h"
+#include "tbl.h"
+
+#define DQSCHED_PICKUP_BATCH 200     /* messages in one pickup transaction */
+#define DQSCHED_JOB_MAXMSG 50        /* messages in one worker job (connection) */
+#define DQSCHED_BAD_MAX 10000        /* unreadable new/ files remembered */
+
+struct dqsched {
+  struct tbl *db;
+  char spooldir[4096], dbdir[4096];
+  struct dq_msg *head, *tail;        /* every message in queue/, oldest first */
+  size_t nmsg;
+  long long period, interval;        /* retry defaults (tenant settings win) */
+  char **bad;                        /* new/ ids that could not be read */
+  size_t nbad;
+  /* One line per event / warning; the caller prints them. */
+  void (*log)(const char *line);
+  void (*warn)(const char *what, const char *arg, int err);
+};
+
+struct dqsched_group {
+  char *key, *dest;
+  int is_route;
+  struct dqwork_item *item;
+  size_t nitem, cap, taken;
+};
+struct dqsched_plan {
+  struct dqsched_group *group;
+  size_t ngroup, cap;
+  void *index;                       /* key -> group */
+};
+struct dqsched_job {
+  char *key;                         /* destination key, malloc'd */
+  struct dqwork_job job;             /* dest and items malloc'd */
+};
+
+struct dqsched_upd;
+struct dqsched_batch {
+  struct dqsched_upd *u;
+  size_t n, cap;
+};
+
+int dqsched_open(struct dqsched *q, const char *spooldir, const char *dbdir);
+void dqsched_close(struct dqsched *q);
+int dqsched_resume(struct dqsched *q);
+/* Take everything in new/.  The number of messages taken, or -1. */
+long dqsched_pickup(struct dqsched *q);
+
+/* Group the recipients due at now; *next gets the earliest later due time
+   (0 if none).  Recipients whose domain has no A-label form fail here
+   (status 9).  0 or -1. */
+int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long long *next);
+/* Move up to DQSCHED_JOB_MAXMSG items of group g into j, marking their
+   recipients busy.  1 done, 0 nothing left, -1 ENOMEM. */
+int dqsched_take(struct dqsched_plan *p, size_t g, struct dqsched_job *j);
+void dqsched_plan_free(struct dqsched_plan *p);
+/* A job that never ran: its recipients are free again. */
+void dqsched_job_free(struct dqsched *q, struct dqsched_job *j);
+/* A worker has finished: recipients of job still busy are deferred with
+   why, or, with why 0 (shutdown), left pending as they were.  Frees the
+   job's items.  0 or -1. */
+int dqsched_job_done(struct dqsched *q, struct dqwork_job *job, const char *why);
+
+void dqsched_batch_init(struct dqsched_batch *b);
+/* Apply one result line of a worker running job.  0, or -1 EINVAL when it
+   names no busy recipient of that job. */
+int dqsched_result(struct dqsched *q, struct dqsched_batch *b,
+                   const struct dqwork_job *job, const struct dq_result *r);
+/* Write the batch's events and rows in one transaction, then remove the
+   messages that became final.  Frees the batch.  0 or -1. */
+int dqsched_batch_commit(struct dqsched *q, struct dqsched_batch *b);
+#endif

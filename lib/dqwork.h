@@ -1,0 +1,46 @@
+#ifndef DQWORK_H
+#define DQWORK_H
+/* dqwork.h: one delivery attempt to one destination, as a deliver worker
+   process makes it: find the hosts (a static route, or the MX records of
+   the domain, else its A/AAAA), connect to them in order until one talks,
+   STARTTLS when offered, then send every message of the job over that one
+   connection (RSET after a failed transaction; PIPELINING when offered).
+   Writes one dq.h result line per recipient to fd out, as soon as the
+   recipient's outcome is known.  Never exits; reads no environment. */
+#include <stddef.h>
+#include <netinet/in.h>
+#include "dq.h"
+
+#define DQWORK_RCPT_MAX 100          /* recipients in one SMTP transaction */
+
+struct dqwork_cfg {
+  const char *spooldir;              /* messages are read from spooldir/queue/ID */
+  const char *helo;                  /* our name in EHLO */
+  unsigned port;                     /* SMTP port of MX hosts */
+  int connect_timeout, timeout;      /* seconds */
+  const struct sockaddr_in *resolver;/* 0: /etc/resolv.conf */
+  void *tls_ctx;                     /* smtpc_tls_ctx(); 0: never STARTTLS */
+};
+
+struct dqwork_item {                 /* one message, some of its recipients */
+  const struct dq_msg *m;
+  size_t *idx;                       /* indexes into m->r, at most DQWORK_RCPT_MAX */
+  size_t n;
+};
+
+struct dqwork_job {
+  const char *dest;                  /* A-label domain, or a route's host[:port] */
+  int is_route;
+  struct dqwork_item *item;
+  size_t nitem;
+};
+
+/* 0 when a result was written for every recipient; -1 (errno) when the
+   results could not be written. */
+int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int out);
+
+/* Split a route "host", "host:port", "[ip]" or "[ip]:port" into host (no
+   brackets) and port (defport if none).  0 or -1 EINVAL. */
+int dqwork_route_parse(const char *route, char *host, size_t hostn,
+                       unsigned *port, unsigned defport);
+#endif
