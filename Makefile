@@ -94,9 +94,12 @@ run: deps
 fuzz: .build-mode
 	@for f in $(FUZZ_SRC); do n=$${f%.c}; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $$f $(LIB_SRC) $(LIBS) -o $$n || exit 1; \
-	  mkdir -p t/fuzz/corpus/$${n##*/}; \
+	  mkdir -p t/fuzz/corpus/$${n##*/} t/fuzz/work/$${n##*/}; \
 	  echo "fuzz $${n##*/} for $(FUZZ_SECONDS)s"; \
-	  $$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 t/fuzz/corpus/$${n##*/} 2>&1 | tail -n 3 || exit 1; done
+	  $$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 t/fuzz/work/$${n##*/} \
+	    t/fuzz/corpus/$${n##*/} >t/fuzz/work/$${n##*/}.log 2>&1 \
+	    || { tail -n 30 t/fuzz/work/$${n##*/}.log; exit 1; }; \
+	  tail -n 2 t/fuzz/work/$${n##*/}.log; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/cmc/bin $(DESTDIR)$(PREFIX)/lib/cmc/cgi-bin \
@@ -106,6 +109,6 @@ install: all
 	cp -R service templates $(DESTDIR)$(PREFIX)/share/cmc/
 
 clean:
-	rm -f lib/*.o lib/libcmc.a $(BIN) $(CGI) $(UNIT) $(FUZZ) .build-mode
+	rm -rf lib/*.o lib/libcmc.a $(BIN) $(CGI) $(UNIT) $(FUZZ) t/fuzz/work .build-mode
 
 .PHONY: all deps check asan run fuzz install clean FORCE

@@ -216,7 +216,8 @@ static int check_one(const struct sockaddr_in *server, const struct dkimkey *k)
   struct buf why = BUF_ZERO;
   int r = dkimdns_check(server, k, &why);
   if (r == -1) die_sys(EXIT_TEMP, "unable to check", 0);
-  if (printf("%s._domainkey.%s %s: %s\n", k->selector, k->domain, word[r], why.s) < 0)
+  if (printf("%s._domainkey.%s %s: %s\n", k->selector, k->domain, word[r], why.s) < 0
+      || fflush(stdout) == EOF)
     die_sys(EXIT_TEMP, "unable to write output", 0);
   buf_free(&why);
   return r;
@@ -251,6 +252,10 @@ static int cmd_activate(int argc, char **argv)
   check_names(pos[0], pos[1], pos[2]);
   get_key(pos[0], pos[1], pos[2], &k);
   if (k.state == DKIMKEY_RETIRED) die(EXIT_PERM, "key is retired: ", pos[2]);
+  if (k.state == DKIMKEY_ACTIVE) {
+    print_key(0, &k);
+    return 0;
+  }
   if (!opts['f']) {
     /* Signing with a key verifiers cannot find fails every message:
        the record must be in DNS first (-f when the operator knows). */

@@ -114,10 +114,12 @@ static int fill(void)
   return 1;
 }
 
-/* One line into line[], LF included.  1 got one (*len, *too_long: it had
-   more than max bytes, the rest was skipped), 0 EOF. */
-static int get_line(size_t max, size_t *len, int *too_long)
+/* One line into line[], LF included.  1 got one (*len; *too_long: it had
+   more than max bytes, the rest was skipped; *is_crlf: it ended in CRLF,
+   known even when cut), 0 EOF. */
+static int get_line(size_t max, size_t *len, int *too_long, int *is_crlf)
 {
+  char prev = 0;
   *len = 0;
   *too_long = 0;
   for (;;) {
@@ -133,8 +135,13 @@ static int get_line(size_t max, size_t *len, int *too_long)
         *len += n;
       }
     }
+    if (lf) {
+      *is_crlf = (lf > ibuf + ipos ? lf[-1] : prev) == '\r';
+      ipos += n;
+      return 1;
+    }
+    prev = ibuf[ilen - 1];
     ipos += n;
-    if (lf) return 1;
   }
 }
 
@@ -209,7 +216,7 @@ static int is_utf8(const char *s)
 }
 
 /* The transaction in progress. */
-static int has_helo, has_mail, is_ehlo, is_smtputf8, nrcpt;
+static int has_helo, has_mail, is_smtputf8, nrcpt;
 static unsigned long long maxsize = SIZE_DEFAULT;
 static struct buf env = BUF_ZERO, helo = BUF_ZERO;
 static const struct rule *datarule;
@@ -272,7 +279,7 @@ static void data(void)
   unsigned long long size = 0;
   struct timeval tv;
   size_t len;
-  int too_long, is_long = 0, after_crlf = 1, stuffed;
+  int too_long, is_long = 0, after_crlf = 1, is_crlf, stuffed;
   const char *err = 0;
 
   gettimeofday(&tv, 0);
@@ -285,15 +292,15 @@ static void data(void)
   wlen = 0;
   reply("354 go ahead, end with <CRLF>.<CRLF>");
   for (;;) {
-    if (!get_line(linemax, &len, &too_long)) {
+    if (!get_line(linemax, &len, &too_long, &is_crlf)) {
       if (wfd != -1) { close(wfd); unlink(tmp); }
       exit(0);                                  /* the client went away */
     }
-    if (too_long) { is_long = 1; after_crlf = 0; continue; }
+    if (too_long) { is_long = 1; after_crlf = is_crlf; continue; }
     /* Only CRLF "." CRLF ends the data: a bare LF never does (no smuggling). */
     if (after_crlf && len == 3 && !memcmp(line, ".\r\n", 3)) break;
     stuffed = after_crlf && line[0] == '.';
-    after_crlf = len >= 2 && line[len - 2] == '\r';
+    after_crlf = is_crlf;
     len -= (size_t)stuffed;
     size += len;
     if (size > maxsize || is_long) continue;
@@ -393,7 +400,6 @@ static void ehlo(const char *name, int is_extended)
   if (!*name) { reply("501 5.5.4 give your name"); return; }
   if (buf_set(&helo, name, strlen(name)) == -1) die_sys(EXIT_TEMP, "unable to allocate memory", 0);
   has_helo = 1;
-  is_ehlo = is_extended;
   if (!is_extended) { out("250 "); reply(hostname); return; }
   out("250-");
   out(hostname);
@@ -444,7 +450,7 @@ int main(int argc, char **argv)
   const char *greeting = 0, *cert = 0, *key = 0, *arg, *sub[] = { "tmp", "new", "env" };
   char path[4096], hostbuf[256], logmsg[512];
   size_t len, i;
-  int opt, too_long, errors = 0, is_refused;
+  int opt, too_long, is_crlf, errors = 0, is_refused;
 
   prog = "mail-sink";
   signal(SIGPIPE, SIG_IGN);
@@ -517,7 +523,7 @@ int main(int argc, char **argv)
   /* RFC 5321 3.1: after a 554 greeting, wait for QUIT and refuse the rest. */
   is_refused = greeting && greeting[0] != '2';
 
-  while (get_line(CMD_LINE_MAX, &len, &too_long)) {
+  while (get_line(CMD_LINE_MAX, &len, &too_long, &is_crlf)) {
     if (too_long) {
       reply("500 5.5.2 line too long");
       if (++errors >= ERRORS_MAX) break;

@@ -105,7 +105,7 @@ static void reply(const char *r)
 static void refuse_(const char *r, int counts)
 {
   reply(r);
-  event("refused code=%.3s status=%.5s cmd=%s ip=%s", r, r + 4, s.verb, cf.ip);
+  event("refused code=%.3s status=%.*s cmd=%s ip=%s", r, (int)strcspn(r + 4, " "), r + 4, s.verb, cf.ip);
   if (counts && ++s.errors >= ERRORS_MAX) {
     reply("421 4.7.0 Too many errors, closing connection");
     bye("errors");
@@ -201,7 +201,8 @@ static void do_rcpt(const struct smtpd_cmd *c)
   }
   if (!may_relay()) {
     buf_trunc(&scratch, 0);
-    if (buf_printf(&scratch, "554 5.7.1 <%s>: Relay access denied", pa.addr.s) == -1)
+    /* A reply line has at most 512 bytes (RFC 5321 4.5.3.1.5). */
+    if (buf_printf(&scratch, "554 5.7.1 <%.400s>: Relay access denied", pa.addr.s) == -1)
       die_sys(EXIT_TEMP, "unable to allocate", 0);
     refuse(scratch.s);
     return;
@@ -223,34 +224,24 @@ static void do_rcpt(const struct smtpd_cmd *c)
    fd 1 for the envelope and its answer.  Its pid, or -1. */
 static pid_t inject_start(int *msgfd, int *envfd)
 {
-  int p[2], sp[2];
-  pid_t pid;
-  if (pipe(p) == -1) return -1;
-  if (fd_cloexec(p[0]) == -1 || fd_cloexec(p[1]) == -1) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  pid = fork();
-  if (pid == 0) {
+  int p[2] = { -1, -1 }, sp[2] = { -1, -1 };
+  pid_t pid = -1;
+  if (pipe(p) == 0 && fd_cloexec(p[0]) == 0 && fd_cloexec(p[1]) == 0
+      && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0 && (pid = fork()) == 0) {
     char *argv[2];
     argv[0] = cf.inject;
     argv[1] = 0;
     if (dup2(p[0], 0) == -1 || dup2(sp[1], 1) == -1) _exit(EXIT_TEMP);
     signal(SIGPIPE, SIG_DFL);
     execv(cf.inject, argv);
+    warn_sys("unable to run ", cf.inject);
     _exit(EXIT_TEMP);
   }
-  close(p[0]);
-  close(sp[1]);
+  if (p[0] != -1) close(p[0]);
+  if (sp[1] != -1) close(sp[1]);
   if (pid == -1) {
-    close(p[1]);
-    close(sp[0]);
+    if (p[1] != -1) close(p[1]);
+    if (sp[0] != -1) close(sp[0]);
     return -1;
   }
   *msgfd = p[1];
@@ -293,7 +284,8 @@ static int inject_envelope(int envfd, char *id, size_t idmax)
     ssize_t r;
     pf.fd = envfd;
     pf.events = POLLIN;
-    if (poll(&pf, 1, INJECT_TIMEOUT * 1000) == 0) return errno = ETIMEDOUT, -1;
+    if ((r = poll(&pf, 1, INJECT_TIMEOUT * 1000)) == 0) return errno = ETIMEDOUT, -1;
+    if (r == -1 && errno == EINTR) continue;
     r = read(envfd, id + n, idmax - 1 - n);
     if (r == -1 && errno == EINTR) continue;
     if (r <= 0) break;

@@ -74,7 +74,9 @@ static int find_addr(const char *s, size_t n, size_t from, size_t *as, size_t *a
   size_t i;
   for (i = from; i < n; i++) {
     size_t a, e;
-    if (s[i] != '@') continue;
+    const char *at = memchr(s + i, '@', n - i);
+    if (!at) return 0;
+    i = (size_t)(at - s);
     a = i;
     if (a > from && s[a - 1] == '"') {          /* "quoted local"@domain */
       size_t q = a - 1;
@@ -256,6 +258,15 @@ static const char *const orig_fields[] = {
   "x-google-dkim-signature: ", "x-envelope-from: ", "x-original-to: ", 0
 };
 
+/* Does s[0..n) start with lowercase word w, ignoring case? */
+static int prefix(const char *s, size_t n, const char *w)
+{
+  size_t i;
+  for (i = 0; w[i]; i++)
+    if (i >= n || lc((unsigned char)s[i]) != w[i]) return 0;
+  return 1;
+}
+
 /* Length of text t[0..n) before the returned message. */
 static size_t cut_original(const char *t, size_t n)
 {
@@ -267,11 +278,12 @@ static size_t cut_original(const char *t, size_t n)
     size_t qn = ln;
     while (qn && (*q == ' ' || *q == '\t')) q++, qn--;
     if (qn >= 8) {
+      int c0 = lc((unsigned char)q[0]);
       for (i = 0; orig_marks[i]; i++)
-        if ((size_t)ci_find(q, qn > 80 ? 80 : qn, orig_marks[i]) == 0) return (size_t)(p - t);
+        if (orig_marks[i][0] == c0 && prefix(q, qn, orig_marks[i])) return (size_t)(p - t);
       if (q == p)
         for (i = 0; orig_fields[i]; i++)
-          if (ci_find(p, ln > 40 ? 40 : ln, orig_fields[i]) == 0) return (size_t)(p - t);
+          if (orig_fields[i][0] == c0 && prefix(p, ln, orig_fields[i])) return (size_t)(p - t);
     }
     if (!nl) break;
     p = nl + 1;
@@ -350,15 +362,16 @@ static void add_text(struct bounce *b, const char *p, size_t n, const char *char
   b->tmp.len = 0;
   if (html) {
     struct buf h = BUF_ZERO;
-    if (mime_utf8(&h, charset, p, n) == 0) html_to_text(&b->tmp, h.s ? h.s : "", h.len);
+    if (mime_utf8(&h, &b->convs, charset, p, n) == 0) html_to_text(&b->tmp, h.s ? h.s : "", h.len);
     buf_free(&h);
-  } else if (mime_utf8(&b->tmp, charset, p, n) == -1)
+  } else if (mime_utf8(&b->tmp, &b->convs, charset, p, n) == -1)
     return;
   if (!b->tmp.s) return;
   cut = cut_original(b->tmp.s, b->tmp.len);
   if (cut < b->tmp.len) {
     b->saw_orig = 1;
     take_orig_to(b, b->tmp.s + cut, b->tmp.len - cut);
+    if (!b->inner.len) buf_add(&b->inner, b->tmp.s + cut, b->tmp.len - cut);
   }
   if (cut > BOUNCE_TEXT_MAX - b->text.len) cut = BOUNCE_TEXT_MAX - b->text.len;
   if (buf_add(&b->text, b->tmp.s, cut) == -1 || buf_addc(&b->text, '\n') == -1)
@@ -378,14 +391,18 @@ static void top_field(struct bounce *b, const struct mime_field *f)
 {
   if (mime_field_is(f, "subject")) {
     struct buf s = BUF_ZERO;
-    if (mime_words(&s, f->val, f->vlen) == 0 && s.s) put_line(b->subject, sizeof b->subject, s.s, s.len);
+    if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) put_line(b->subject, sizeof b->subject, s.s, s.len);
     buf_free(&s);
   } else if (mime_field_is(f, "from")) {
     struct buf s = BUF_ZERO;
-    if (mime_words(&s, f->val, f->vlen) == 0 && s.s) put_line(b->from, sizeof b->from, s.s, s.len);
+    if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) put_line(b->from, sizeof b->from, s.s, s.len);
     buf_free(&s);
   } else if (mime_field_is(f, "x-failed-recipients")) {
-    if (!b->failed[0]) addr_from_value(b->failed, f->val, f->vlen);
+    if (!b->failed[0]) {
+      addr_from_value(b->failed, f->val, f->vlen);
+      put_line(b->failed_list, sizeof b->failed_list, f->val, f->vlen);
+      for (char *q = b->failed_list; *q; q++) *q = (char)lc((unsigned char)*q);
+    }
   } else if (mime_field_is(f, "auto-submitted")) {
     if (ci_find(f->val, f->vlen, "auto-") >= 0) b->autosub = 1;
   } else if (mime_field_is(f, "x-autoreply") || mime_field_is(f, "x-autorespond")
@@ -396,6 +413,34 @@ static void top_field(struct bounce *b, const struct mime_field *f)
   } else if (mime_field_is(f, "return-path")) {
     if (ci_find(f->val, f->vlen, "<>") >= 0) b->null_sender = 1;
   }
+}
+
+/* The first line "--token" of body that occurs at least twice: its token. */
+static int guess_boundary(const char *body, size_t n, char *bnd, size_t bn)
+{
+  const char *p = body, *end = body + n;
+  int lines = 0;
+  while (p < end && lines++ < 2000) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    while (ln && (p[ln - 1] == ' ' || p[ln - 1] == '\t')) ln--;
+    if (ln >= 12 && ln - 2 < bn && p[0] == '-' && p[1] == '-' && !memchr(p, ' ', ln)) {
+      const char *q = nl ? nl + 1 : end;
+      while (q < end) {
+        const char *n2 = memchr(q, '\n', (size_t)(end - q));
+        if ((size_t)(end - q) >= ln && !memcmp(q, p, ln)) {
+          memcpy(bnd, p + 2, ln - 2);
+          bnd[ln - 2] = 0;
+          return 1;
+        }
+        if (!n2) break;
+        q = n2 + 1;
+      }
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+  return 0;
 }
 
 static void walk(struct bounce *b, const char *p, size_t n, int depth, const char *deftype)
@@ -433,16 +478,30 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
     const char *pp;
     size_t pn;
     const char *child = !strcmp(e.type, "multipart/digest") ? "message/rfc822" : "text/plain";
+    int found = 0;
     if (!strcmp(e.type, "multipart/report")) {
       b->is_report = 1;
       if (ci_find(e.rtype, strlen(e.rtype), "feedback-report") >= 0) b->is_feedback = 1;
     }
-    if (!e.bnd[0]) { add_text(b, body, n, e.charset, 0); return; }
-    mime_parts_init(&it, body, n, e.bnd, strlen(e.bnd));
-    while (mime_part_next(&it, &pp, &pn)) {
-      if (b->parts >= BOUNCE_PART_MAX) break;
-      walk(b, pp, pn, depth + 1, child);
+    if (e.bnd[0]) {
+      mime_parts_init(&it, body, n, e.bnd, strlen(e.bnd));
+      while (mime_part_next(&it, &pp, &pn)) {
+        if (b->parts >= BOUNCE_PART_MAX) break;
+        walk(b, pp, pn, depth + 1, child);
+        found++;
+      }
     }
+    /* a boundary that the body never uses (mangled by a relay or an
+       editor): take the first "--token" line that comes back */
+    if (!found && guess_boundary(body, n, e.bnd, sizeof e.bnd)) {
+      mime_parts_init(&it, body, n, e.bnd, strlen(e.bnd));
+      while (mime_part_next(&it, &pp, &pn)) {
+        if (b->parts >= BOUNCE_PART_MAX) break;
+        walk(b, pp, pn, depth + 1, child);
+        found++;
+      }
+    }
+    if (!found) add_text(b, body, n, e.charset, 0);
     return;
   }
   if (!strcmp(e.type, "message/delivery-status") || !strcmp(e.type, "message/global-delivery-status")) {
@@ -455,7 +514,11 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
     /* the returned message: only its To: is of use; never walked, so a
        message inside a message inside ... costs nothing */
     b->saw_orig = 1;
-    if (decode_body(b, body, n, e.cte) == 0) take_orig_to(b, b->dec.s, b->dec.len);
+    if (decode_body(b, body, n, e.cte) == 0) {
+      take_orig_to(b, b->dec.s, b->dec.len);
+      if (!b->inner.len && strcmp(e.type, "text/rfc822-headers"))
+        buf_add(&b->inner, b->dec.s, b->dec.len);
+    }
     return;
   }
   if (!strncmp(e.type, "text/", 5)) {
@@ -495,13 +558,27 @@ static int rcpt_line(const char *l, size_t n, size_t *as, size_t *ae, size_t *re
 /* 1 if the text has fewer than 3 letters outside addresses. */
 static int weak(const char *s)
 {
-  size_t i, n = strlen(s), as, ae, letters = 0;
-  for (i = 0; i < n; i++) {
-    if (find_addr(s, n, i, &as, &ae) && as == i) { i = ae - 1; continue; }
-    if (((unsigned char)s[i] >= 'A' && is_alnum((unsigned char)s[i])) || (unsigned char)s[i] >= 0x80)
-      letters++;
+  size_t i = 0, n = strlen(s), as, ae, letters = 0;
+  while (i < n && letters < 3) {
+    size_t stop = n;
+    if (find_addr(s, n, i, &as, &ae)) stop = as; else ae = n;
+    for (; i < stop; i++)
+      if (((unsigned char)s[i] >= 'A' && is_alnum((unsigned char)s[i])) || (unsigned char)s[i] >= 0xc0)
+        letters++;                    /* a UTF-8 character counts once */
+    i = ae;
   }
   return letters < 3;
+}
+
+/* Is a[0..n) among the X-Failed-Recipients (when there are any)? */
+static int listed(const struct bounce *b, const char *a, size_t n)
+{
+  char low[BOUNCE_ADDR_MAX];
+  size_t i;
+  if (!b->failed_list[0]) return 1;
+  for (i = 0; i < n && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)a[i]);
+  low[i] = 0;
+  return strstr(b->failed_list, low) != 0;
 }
 
 /* Recipients from the text's lines that start with an address. */
@@ -518,7 +595,7 @@ static void freeform(struct bounce *b)
     size_t i;
     for (i = 0; i < ln; i++) if (!is_ws((unsigned char)p[i])) { blank = 0; break; }
     if (blank) cur = 0;
-    else if (rcpt_line(p, ln, &as, &ae, &rest)) {
+    else if (rcpt_line(p, ln, &as, &ae, &rest) && listed(b, p + as, ae - as)) {
       char a[BOUNCE_ADDR_MAX];
       put_addr(a, p + as, ae - as);
       cur = rcpt_find(b, a);
@@ -546,25 +623,37 @@ static void freeform(struct bounce *b)
 static void inline_rcpt(struct bounce *b)
 {
   const char *t = b->text.s;
-  size_t n = b->text.len, i = 0, as, ae;
+  size_t n = b->text.len, i = 0, as, ae, first_as = 0, first_ae = 0;
   struct bounce_rcpt *r;
+  int have = 0;
   while (t && find_addr(t, n, i, &as, &ae)) {
-    size_t k = as, w = 0;
-    char before[24];
-    while (k > 0 && w < sizeof before - 1 && t[k - 1] != '\n') { k--; w++; }
+    size_t k = as, w = 0, ls = as;
+    char before[24], line[8];
+    while (ls > 0 && t[ls - 1] != '\n') ls--;
+    while (k > ls && w < sizeof before - 1) { k--; w++; }
     put_line(before, sizeof before, t + k, as - k);
     for (char *q = before; *q; q++) *q = (char)lc((unsigned char)*q);
+    put_line(line, sizeof line, t + ls, as - ls);
+    for (char *q = line; *q; q++) *q = (char)lc((unsigned char)*q);
     i = ae;
+    /* not a sender, not a copy of the original header fields */
     if (strstr(before, "from") || strstr(before, "sender") || strstr(before, "reply-to")
-        || strstr(before, "sent by") || strstr(before, "message-id") || strstr(before, "mail for"))
+        || strstr(before, "sent by") || strstr(before, "message-id:") || strstr(before, "mail for")
+        || strstr(before, "contact") || !strncmp(line, "to:", 3) || !strncmp(line, "cc:", 3)
+        || !strncmp(line, "date:", 5))
       continue;
-    if (as > 0 && t[as - 1] == '<' && ae < n && t[ae] == '>') {
-      /* <a@b> inside a Message-ID-like token is not an address */
-      if (ae - as > 60 && !memchr(t + as, '.', (size_t)(strchr(t + as, '@') - (t + as)))) continue;
+    if (as > 0 && t[as - 1] == '<' && ae < n && t[ae] == '>'
+        && ae - as > 60 && !memchr(t + as, '.', (size_t)(memchr(t + as, '@', ae - as) ? (const char *)memchr(t + as, '@', ae - as) - (t + as) : 0)))
+      continue;                       /* <a@b> inside a Message-ID-like token */
+    /* "to a@b", "recipient <a@b>": the address a bounce is about */
+    if (strstr(before, "to ") || strstr(before, "to: ") || strstr(before, "to:<")
+        || strstr(before, "recipient") || strstr(before, "address")) {
+      first_as = as; first_ae = ae; have = 1;
+      break;
     }
-    if ((r = rcpt_new(b)) != 0) put_addr(r->addr, t + as, ae - as);
-    return;
+    if (!have) { first_as = as; first_ae = ae; have = 1; }
   }
+  if (have && (r = rcpt_new(b)) != 0) put_addr(r->addr, t + first_as, first_ae - first_as);
 }
 
 /* The paragraph of the text that names addr (or the whole text). */
@@ -687,6 +776,8 @@ void bounce_free(struct bounce *b)
   buf_free(&b->dec);
   buf_free(&b->tmp);
   buf_free(&b->dsn);
+  buf_free(&b->inner);
+  mime_convs_free(&b->convs);
 }
 
 const char *bounce_kind_name(enum bounce_kind k)
@@ -700,68 +791,147 @@ const char *bounce_kind_name(enum bounce_kind k)
   }
 }
 
+/* Lines of t that carry an SMTP reply ("550 5.1.1 ...", "<<< 550 ...",
+   "(reason: 550 ...)", "... said: 550 ..."), those naming addr first,
+   joined into dst.  1 if any. */
+static int reply_lines(const char *t, size_t n, const char *addr, char *dst, size_t dn)
+{
+  const char *p, *end = t + n;
+  char low[BOUNCE_ADDR_MAX];
+  size_t i;
+  int pass, got = 0, lines = 0;
+  for (i = 0; addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)addr[i]);
+  low[i] = 0;
+  dst[0] = 0;
+  for (pass = 0; pass < 2 && !got; pass++)
+    for (p = t; p && p < end && lines < 8;) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p), k = 0;
+      long said;
+      while (k < ln && is_ws((unsigned char)p[k])) k++;
+      if (k + 3 < ln && !memcmp(p + k, "<<<", 3)) k += 3;
+      else if (k + 4 < ln && !memcmp(p + k, "Out:", 4)) k += 4;   /* Postfix smtpd transcript */
+      else if (k + 8 < ln && ci_find(p + k, 8, "(reason:") == 0) k += 8;
+      while (k < ln && is_ws((unsigned char)p[k])) k++;
+      said = ci_find(p, ln, "said: ");
+      if (said >= 0 && k < (size_t)said + 6) k = (size_t)said + 6;
+      if (k + 4 <= ln && (p[k] == '4' || p[k] == '5') && p[k + 1] >= '0' && p[k + 1] <= '9'
+          && p[k + 2] >= '0' && p[k + 2] <= '9' && (p[k + 3] == ' ' || p[k + 3] == '-')
+          && (pass || !low[0] || ci_find(p, ln, low) >= 0)) {
+        add_line(dst, dn, p + k, ln - k);
+        got = 1;
+        lines++;
+      }
+      p = nl ? nl + 1 : 0;
+    }
+  return got;
+}
+
+/* Does the message at p look like a bounce from its header alone? */
+static int looks_bounce_hdr(const char *p, size_t n)
+{
+  const char *hp = p, *end = p + mime_header_end(p, n);
+  struct mime_field f;
+  char v[256];
+  int k = 0;
+  while (k++ < 200 && mime_field_next(&hp, end, &f)) {
+    put_line(v, sizeof v, f.val, f.vlen);
+    if ((mime_field_is(&f, "from") && has_any(v, daemon_from))
+        || (mime_field_is(&f, "subject") && has_any(v, bounce_subject))
+        || (mime_field_is(&f, "content-type") && ci_find(v, strlen(v), "delivery-status") >= 0))
+      return 1;
+  }
+  return 0;
+}
+
+static void reset(struct bounce *b)
+{
+  b->kind = BOUNCE_OTHER;
+  b->nrcpt = 0;
+  b->subject[0] = b->from[0] = b->failed[0] = b->orig_to[0] = b->failed_list[0] = 0;
+  b->parts = b->is_report = b->is_feedback = b->saw_orig = 0;
+  b->autosub = b->autoreply_hdr = b->null_sender = 0;
+  b->text.len = b->dsn.len = b->inner.len = 0;
+}
+
 int bounce_parse(struct bounce *b, const char *p, size_t n)
 {
   size_t i;
-  int k;
+  int k, level;
   if (n > BOUNCE_MSG_MAX) return errno = EFBIG, -1;
-  b->kind = BOUNCE_OTHER;
-  b->nrcpt = 0;
-  b->subject[0] = b->from[0] = b->failed[0] = b->orig_to[0] = 0;
-  b->parts = b->is_report = b->is_feedback = b->saw_orig = 0;
-  b->autosub = b->autoreply_hdr = b->null_sender = 0;
-  b->msg.len = b->text.len = b->dsn.len = 0;
+  b->msg.len = 0;
   /* LF line ends only from here on; a lone CR stays */
   if (buf_ready(&b->msg, n) == -1 || buf_ready(&b->text, 0) == -1
-      || buf_ready(&b->dsn, 0) == -1)
+      || buf_ready(&b->dsn, 0) == -1 || buf_ready(&b->inner, 0) == -1)
     return -1;
   for (i = 0; i < n; i++) {
     if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
     b->msg.s[b->msg.len++] = p[i];
   }
   b->msg.s[b->msg.len] = 0;
-  {
+  for (level = 0;; level++) {
     /* an mbox "From " line first is not part of the message */
     const char *m = b->msg.s, *nl;
     size_t mn = b->msg.len;
+    while (mn && *m == '\n') m++, mn--;
     if (mn > 5 && !memcmp(m, "From ", 5) && (nl = memchr(m, '\n', mn)) != 0) {
       mn -= (size_t)(nl + 1 - m);
       m = nl + 1;
     }
+    reset(b);
     walk(b, m, mn, 0, "text/plain");
+    if (b->dsn.len) dsn_parse(b, b->dsn.s, b->dsn.len);
+    if (!b->nrcpt && b->text.len) dsn_parse(b, b->text.s, b->text.len);
+    if (b->nrcpt) break;
+    freeform(b);
+    if (b->nrcpt || level + 1 >= BOUNCE_NEST_MAX || !b->inner.len
+        || !looks_bounce_hdr(b->inner.s, b->inner.len))
+      break;
+    /* nothing here but a returned message that is itself a bounce (a
+       gateway that wrapped it, a bounce pasted into a bounce): read that */
+    {
+      struct buf t = b->msg;
+      b->msg = b->inner;
+      b->inner = t;
+      b->inner.len = 0;
+    }
   }
-  if (b->dsn.len) dsn_parse(b, b->dsn.s, b->dsn.len);
-  if (!b->nrcpt && b->text.len) dsn_parse(b, b->text.s, b->text.len);
-  if (b->nrcpt) {
+  if (b->nrcpt && (b->dsn.len || b->rcpt[0].action[0] || b->rcpt[0].status[0])) {
     /* DSN fields found; the text still gives context (SMTP stage) and a
        diagnostic where the DSN has none */
     for (k = 0; k < b->nrcpt; k++) context_for(b, &b->rcpt[k]);
     keep_failed(b);
-    if (!b->nrcpt) { b->kind = BOUNCE_DELIVERED; b->text.len = 0; decide(b); return 0; }
+    if (!b->nrcpt) { b->kind = BOUNCE_DELIVERED; decide(b); return 0; }
     for (k = 0; k < b->nrcpt; k++) {
       struct bounce_rcpt *r = &b->rcpt[k];
-      if (weak(r->diag)) {
-        /* no usable Diagnostic-Code: the free-form lines about r, else the paragraph */
-        char keep[BOUNCE_DIAG_MAX];
-        memcpy(keep, r->diag, sizeof keep);
-        r->diag[0] = 0;
+      char alt[BOUNCE_DIAG_MAX];
+      if (!weak(r->diag)) continue;
+      /* no usable Diagnostic-Code: the reply lines of the text, else
+         what there is, else the paragraph about r */
+      if (b->text.s && reply_lines(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
+        memcpy(r->diag, alt, sizeof alt);
+      else if (!r->diag[0])
         add_line(r->diag, sizeof r->diag, r->ctx, strlen(r->ctx));
-        if (!r->diag[0]) memcpy(r->diag, keep, sizeof keep);
-      }
     }
     decide(b);
     return 0;
   }
-  freeform(b);
   if (!b->nrcpt) inline_rcpt(b);
   if (!b->nrcpt && (b->failed[0] || b->orig_to[0])) {
     struct bounce_rcpt *r = rcpt_new(b);
-    if (r) put_addr(r->addr, b->failed[0] ? b->failed : b->orig_to, strlen(b->failed[0] ? b->failed : b->orig_to));
+    const char *a = b->failed[0] ? b->failed : b->orig_to;
+    if (r) put_addr(r->addr, a, strlen(a));
   }
   for (k = 0; k < b->nrcpt; k++) {
     struct bounce_rcpt *r = &b->rcpt[k];
     context_for(b, r);
-    if (weak(r->diag)) put_line(r->diag, sizeof r->diag, b->text.s ? b->text.s : "", b->text.len);
+    if (weak(r->diag)) {
+      char alt[BOUNCE_DIAG_MAX];
+      if (b->text.s && reply_lines(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
+        memcpy(r->diag, alt, sizeof alt);
+      else
+        put_line(r->diag, sizeof r->diag, b->text.s ? b->text.s : "", b->text.len);
+    }
   }
   decide(b);
   return 0;

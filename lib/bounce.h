@@ -11,16 +11,18 @@
    Classifying the diagnostic is classify.h's job. */
 #include <stddef.h>
 #include "buf.h"
+#include "bounce_mime.h"
 
 #define BOUNCE_MSG_MAX   (20 * 1024 * 1024) /* larger messages are refused */
 #define BOUNCE_RCPT_MAX  64                 /* recipients reported per message */
 #define BOUNCE_PART_MAX  256                /* MIME parts looked at */
-#define BOUNCE_DEPTH_MAX 8                  /* nesting of multipart and message parts */
+#define BOUNCE_DEPTH_MAX 8                  /* nesting of multipart parts */
+#define BOUNCE_NEST_MAX  3                  /* bounces inside bounces looked into */
 #define BOUNCE_FIELD_MAX 4096               /* header fields read per entity */
 #define BOUNCE_TEXT_MAX  (256 * 1024)       /* human-readable report text kept */
 #define BOUNCE_ADDR_MAX  256
-#define BOUNCE_DIAG_MAX  1024
-#define BOUNCE_CTX_MAX   2048
+#define BOUNCE_DIAG_MAX  2048
+#define BOUNCE_CTX_MAX   4096
 
 /* What the message is (struct bounce.kind). */
 enum bounce_kind {
@@ -48,9 +50,11 @@ struct bounce {
   char subject[256];            /* decoded Subject of the report */
   char from[256];               /* From of the report, unfolded */
   /* working state, reused from one message to the next */
-  struct buf msg, text, dec, tmp, dsn;
+  struct buf msg, text, dec, tmp, dsn, inner;
+  struct mime_convs convs;      /* charset converters kept open */
   int parts, is_report, is_feedback, saw_orig;
   char failed[BOUNCE_ADDR_MAX]; /* X-Failed-Recipients (first) */
+  char failed_list[1024];       /* X-Failed-Recipients, lowercase */
   char orig_to[BOUNCE_ADDR_MAX];/* To: of the returned message */
   int autosub, autoreply_hdr, null_sender;
 };

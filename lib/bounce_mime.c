@@ -269,6 +269,14 @@ int mime_unqp(struct buf *out, const char *p, size_t n)
   return 0;
 }
 
+static int ci_prefix(const char *s, const char *pre)
+{
+  size_t i;
+  for (i = 0; pre[i]; i++)
+    if (lc((unsigned char)s[i]) != pre[i]) return 0;
+  return 1;
+}
+
 static int is_plain(const char *cs)
 {
   static const char *const plain[] = {
@@ -281,29 +289,76 @@ static int is_plain(const char *cs)
   return 0;
 }
 
-int mime_utf8(struct buf *out, const char *charset, const char *p, size_t n)
+void mime_convs_free(struct mime_convs *cv)
+{
+  unsigned i;
+  for (i = 0; i < MIME_CONVS; i++)
+    if (cv->c[i].cd) {
+      iconv_close((iconv_t)cv->c[i].cd);
+      cv->c[i].cd = 0;
+    }
+}
+
+static iconv_t conv_open(struct mime_convs *cv, const char *cs, int *cached)
+{
+  unsigned i;
+  iconv_t cd;
+  *cached = 0;
+  if (cv)
+    for (i = 0; i < MIME_CONVS; i++)
+      if (cv->c[i].cd && !strcmp(cv->c[i].cs, cs)) {
+        cd = (iconv_t)cv->c[i].cd;
+        iconv(cd, 0, 0, 0, 0);      /* back to the initial shift state */
+        *cached = 1;
+        return cd;
+      }
+  cd = iconv_open("UTF-8", cs);
+  if (cd == (iconv_t)-1 || !cv || strlen(cs) >= sizeof cv->c[0].cs) return cd;
+  i = cv->next++ % MIME_CONVS;
+  if (cv->c[i].cd) iconv_close((iconv_t)cv->c[i].cd);
+  memcpy(cv->c[i].cs, cs, strlen(cs) + 1);
+  cv->c[i].cd = (void *)cd;
+  *cached = 1;
+  return cd;
+}
+
+/* 1 if p[0..n) is plain ASCII, which every charset but the wide and
+   the 7-bit-encoded ones leaves as it is. */
+static int ascii(const char *cs, const char *p, size_t n)
+{
+  size_t i;
+  if (ci_prefix(cs, "utf-16") || ci_prefix(cs, "utf-32") || ci_prefix(cs, "utf-7")
+      || ci_prefix(cs, "ucs") || ci_prefix(cs, "hz"))
+    return 0;
+  for (i = 0; i < n; i++)
+    if ((unsigned char)p[i] >= 0x80 || p[i] == 0x1b || p[i] == 0) return 0;
+  return 1;
+}
+
+int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const char *p, size_t n)
 {
   const char *cs = charset ? charset : "";
   iconv_t cd;
   char *in;
   size_t inleft, room;
+  int cached;
   if (memchr(p, 0x1b, n) && (strstr(cs, "2022") || is_plain(cs)))
     cs = "ISO-2022-JP";             /* JIS escapes, labelled or not */
-  else if (is_plain(cs))
+  else if (is_plain(cs) || ascii(cs, p, n))
     return buf_add(out, p, n);
   if (ieq(cs, strlen(cs), "x-sjis") || ieq(cs, strlen(cs), "shift-jis")
       || ieq(cs, strlen(cs), "sjis"))
     cs = "SHIFT_JIS";
   else if (ieq(cs, strlen(cs), "iso-2022-jp"))
     cs = "ISO-2022-JP-3";           /* a superset that also takes JIS X 0213 */
-  cd = iconv_open("UTF-8", cs);
+  cd = conv_open(cv, cs, &cached);
   if (cd == (iconv_t)-1) return buf_add(out, p, n);
   in = (char *)(size_t)p;           /* iconv's prototype is not const */
   inleft = n;
   while (inleft) {
     char *o;
     size_t r;
-    if (buf_ready(out, inleft * 2 + 16) == -1) { iconv_close(cd); return -1; }
+    if (buf_ready(out, inleft * 2 + 16) == -1) { if (!cached) iconv_close(cd); return -1; }
     o = out->s + out->len;
     room = out->cap - out->len - 1;
     r = iconv(cd, &in, &inleft, &o, &room);
@@ -321,13 +376,13 @@ int mime_utf8(struct buf *out, const char *charset, const char *p, size_t n)
     iconv(cd, 0, 0, &o, &room);     /* shift back to the initial state */
     out->len = (size_t)(o - out->s);
   }
-  iconv_close(cd);
+  if (!cached) iconv_close(cd);
   out->s[out->len] = 0;
   return 0;
 }
 
 /* Decode one encoded word "=?cs?X?text?=" at v (length n); 0 if it is not one. */
-static size_t word(struct buf *out, struct buf *tmp, const char *v, size_t n)
+static size_t word(struct buf *out, struct mime_convs *cv, struct buf *tmp, const char *v, size_t n)
 {
   char cs[40];
   size_t i = 2, c0, e;
@@ -366,11 +421,11 @@ static size_t word(struct buf *out, struct buf *tmp, const char *v, size_t n)
     }
     tmp->s[tmp->len] = 0;
   }
-  if (mime_utf8(out, cs, tmp->s ? tmp->s : "", tmp->len) == -1) return 0;
+  if (mime_utf8(out, cv, cs, tmp->s ? tmp->s : "", tmp->len) == -1) return 0;
   return i + 2;
 }
 
-int mime_words(struct buf *out, const char *v, size_t n)
+int mime_words(struct buf *out, struct mime_convs *cv, const char *v, size_t n)
 {
   struct buf tmp = BUF_ZERO, un = BUF_ZERO;
   size_t i = 0;
@@ -379,7 +434,7 @@ int mime_words(struct buf *out, const char *v, size_t n)
   while (i < un.len) {
     size_t used = 0;
     if (un.s[i] == '=' && i + 1 < un.len && un.s[i + 1] == '?')
-      used = word(out, &tmp, un.s + i, un.len - i);
+      used = word(out, cv, &tmp, un.s + i, un.len - i);
     if (used) {
       i += used;
       last_word = 1;

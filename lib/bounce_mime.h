@@ -49,10 +49,18 @@ int mime_part_next(struct mime_parts *it, const char **part, size_t *plen);
 /* Transfer decodings: append the decoded bytes to out. */
 int mime_unbase64(struct buf *out, const char *p, size_t n);
 int mime_unqp(struct buf *out, const char *p, size_t n);
+/* Open iconv descriptors, kept from one call to the next (iconv_open
+   loads a module each time).  Zero it to start; mime_convs_free at the end. */
+#define MIME_CONVS 4
+struct mime_convs {
+  struct { char cs[48]; void *cd; } c[MIME_CONVS];
+  unsigned next;
+};
+void mime_convs_free(struct mime_convs *cv);
 /* Append p converted from charset to UTF-8.  Unknown charsets and bytes
    that do not convert are copied as they are; ISO-2022-JP escapes are
-   recognised without a label. */
-int mime_utf8(struct buf *out, const char *charset, const char *p, size_t n);
+   recognised without a label.  cv may be 0 (no reuse). */
+int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const char *p, size_t n);
 /* Append the unfolded header value with RFC 2047 encoded words decoded. */
-int mime_words(struct buf *out, const char *v, size_t n);
+int mime_words(struct buf *out, struct mime_convs *cv, const char *v, size_t n);
 #endif

@@ -335,35 +335,56 @@ int classify_load(struct classify **cp, const char *dir, char *err, size_t errn)
 
 /* ---- matching ---- */
 
+/* A reply code at t[i] ("550 ", "550-", "#550"): its value, else 0. */
+static int code_at(const char *t, size_t n, size_t i)
+{
+  int prev = i ? (unsigned char)t[i - 1] : ' ';
+  if (i + 3 > n || t[i] < '2' || t[i] > '5' || t[i] == '3') return 0;
+  if (!is_digit((unsigned char)t[i + 1]) || !is_digit((unsigned char)t[i + 2])) return 0;
+  if (i + 3 < n && !strchr(" -:)]'\",;", t[i + 3])) return 0;
+  if (i && !strchr(" ([:'\"#<", prev)) return 0;
+  return (t[i] - '0') * 100 + (t[i + 1] - '0') * 10 + (t[i + 2] - '0');
+}
+
+/* An enhanced status X.Y.Z at t[i]: its length, else 0. */
+static size_t enh_at(const char *t, size_t n, size_t i)
+{
+  int prev = i ? (unsigned char)t[i - 1] : ' ';
+  size_t j, k;
+  if (t[i] != '2' && t[i] != '4' && t[i] != '5') return 0;
+  if (is_digit(prev) || prev == '.' || i + 4 >= n || t[i + 1] != '.') return 0;
+  for (j = i + 2; j < n && is_digit((unsigned char)t[j]) && j - i < 6; j++) ;
+  if (j == i + 2 || j >= n || t[j] != '.' || j + 1 >= n || !is_digit((unsigned char)t[j + 1])) return 0;
+  for (k = j + 1; k < n && is_digit((unsigned char)t[k]) && k - j < 5; k++) ;
+  if (k < n && is_digit((unsigned char)t[k])) return 0;
+  if (k + 1 < n && t[k] == '.' && is_digit((unsigned char)t[k + 1])) return 0;  /* an IP address */
+  return k - i;
+}
+
 void classify_codes(const char *t, int *code, char enhanced[16])
 {
-  size_t i, n = strlen(t);
+  size_t i, n = strlen(t), el;
+  int c2 = 0;
+  char e2[16] = "";
   *code = 0;
   enhanced[0] = 0;
+  /* the first 4xx/5xx ones; a 2xx one only when there is no other */
   for (i = 0; i < n && (!*code || !enhanced[0]); i++) {
-    int prev = i ? (unsigned char)t[i - 1] : ' ';
-    if (t[i] < '2' || t[i] > '5' || t[i] == '3' || is_digit(prev) || prev == '.') continue;
-    if (!*code && i + 3 <= n && is_digit((unsigned char)t[i + 1]) && is_digit((unsigned char)t[i + 2])
-        && (i + 3 == n || strchr(" -:)]'\",;", t[i + 3]))
-        && (!i || strchr(" ([:'\"#=<", prev))) {
-      *code = (t[i] - '0') * 100 + (t[i + 1] - '0') * 10 + (t[i + 2] - '0');
+    int c;
+    if (!*code && (c = code_at(t, n, i)) != 0) {
+      if (c >= 400) *code = c;
+      else if (!c2) c2 = c;
+      i += 2;
       continue;
     }
-    if (!enhanced[0] && t[i + 1] == '.' && is_digit((unsigned char)t[i + 2])) {
-      size_t j = i + 2, k;
-      while (j < n && is_digit((unsigned char)t[j]) && j - i < 6) j++;
-      if (j < n && t[j] == '.' && j + 1 < n && is_digit((unsigned char)t[j + 1])) {
-        k = j + 1;
-        while (k < n && is_digit((unsigned char)t[k]) && k - j < 4) k++;
-        if ((k == n || !is_digit((unsigned char)t[k]))
-            && !(k + 1 < n && t[k] == '.' && is_digit((unsigned char)t[k + 1]))
-            && k - i < 12) {
-          memcpy(enhanced, t + i, k - i);
-          enhanced[k - i] = 0;
-        }
-      }
+    if (!enhanced[0] && (el = enh_at(t, n, i)) != 0 && el < 16) {
+      if (t[i] != '2') { memcpy(enhanced, t + i, el); enhanced[el] = 0; }
+      else if (!e2[0]) { memcpy(e2, t + i, el); e2[el] = 0; }
+      i += el - 1;
     }
   }
+  if (!*code) *code = c2;
+  if (!enhanced[0]) memcpy(enhanced, e2, sizeof e2);
 }
 
 /* The reply text on one line, with later continuation prefixes of the

@@ -1,9 +1,10 @@
-/* dkim.c: DKIM signing with libopendkim (see dkim.h, doc/dkim.md).
-   libopendkim does the canonicalisation, the hashes, the signature and the
-   field's text; this file picks the key (tables of dkimkey.h, key files
-   cached in memory), feeds the message in CRLF form and maps every outcome
-   to signed / unsigned / permanent / temporary.  Nothing here prints,
-   exits or reads the environment. */
+/* dkim.c: DKIM signing (see dkim.h, doc/dkim.md).  For RSA, libopendkim
+   does the canonicalisation, the hashes, the signature and the field's
+   text; Ed25519 goes to dkimed.c (why: dkimed.h).  This file picks the key
+   (tables of dkimkey.h, key files cached in memory), checks the header
+   section, feeds the message in CRLF form and maps every outcome to
+   signed / unsigned / permanent / temporary.  Nothing here prints, exits
+   or reads the environment. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,11 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <idn2.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <opendkim/dkim.h>
 #include "dkim.h"
+#include "dkimed.h"
 #include "dkimkey.h"
 
 #define BUCKETS 1024              /* key cache hash table */
@@ -24,7 +29,7 @@
 #define FROM_MAX 4096             /* bytes of an unfolded From value looked at */
 
 /* Signed when present.  From is required by RFC 6376 and libopendkim. */
-static const char *signhdrs[] = {
+static const char *const signhdrs[] = {
   "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
   "in-reply-to", "references", "mime-version", "content-type",
   "content-transfer-encoding", "content-id", "content-description",
@@ -32,15 +37,16 @@ static const char *signhdrs[] = {
 };
 /* Named once more in h= than it occurs, so that no second From can be
    added on the way without breaking the signature (RFC 6376 8.15). */
-static const char *oversignhdrs[] = { "from", 0 };
+static const char *const oversignhdrs[] = { "from", 0 };
 
 struct key_ent {
   struct key_ent *next;
   char *id;                       /* tenant \0 domain \0 selector \0 */
   size_t idn;
   int alg;                        /* enum dkimkey_alg */
-  char *pem;                      /* the key file, NUL-ended */
+  char *pem;                      /* the key file, NUL-ended (libopendkim's input) */
   size_t pemn;
+  EVP_PKEY *pkey;                 /* Ed25519: parsed once, for dkimed_sign */
 };
 
 struct dkim_signer {
@@ -94,6 +100,7 @@ int dkim_signer_open(struct dkim_signer **sp, struct tbl *t, const char *keydir)
 
 static void ent_free(struct key_ent *e)
 {
+  EVP_PKEY_free(e->pkey);
   OPENSSL_cleanse(e->pem, e->pemn);
   free(e->pem);
   free(e->id);
@@ -140,9 +147,7 @@ static size_t head_len(const char *msg, size_t n)
   return n;
 }
 
-/* The next field of h[0..hn) at *pos, folded lines included, without its
-   final line end.  1 found, 0 at the end of the fields. */
-static int next_field(const char *h, size_t hn, size_t *pos, const char **f, size_t *fn)
+int dkim_field_next(const char *h, size_t hn, size_t *pos, const char **f, size_t *fn)
 {
   size_t i = *pos, start = i, end;
   if (i >= hn || h[i] == '\n' || (h[i] == '\r' && i + 1 < hn && h[i + 1] == '\n')) return 0;
@@ -182,7 +187,7 @@ int dkim_from_domain(const char *head, size_t hn, struct buf *out)
   unsigned char *user = 0, *dom = 0;
   char *ace = 0;
   int nfrom = 0, r;
-  while (next_field(head, hn, &pos, &g, &gn))
+  while (dkim_field_next(head, hn, &pos, &g, &gn))
     if (field_is(g, gn, "from")) {
       f = g;
       fn = gn;
@@ -230,6 +235,7 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   struct dkimkey k;
   struct stat st;
   struct key_ent *e;
+  BIO *bio;
   ssize_t r;
   int fd, got;
   *ep = 0;
@@ -269,6 +275,8 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
     detail(s, "out of memory");
     return -1;
   }
+  e->idn = (size_t)snprintf(e->id, strlen(tenant) + strlen(domain) + strlen(sel) + 3,
+                            "%s%c%s%c%s", tenant, 0, domain, 0, sel) + 1;
   while ((r = read(fd, e->pem + e->pemn, (size_t)st.st_size - e->pemn)) > 0)
     if ((e->pemn += (size_t)r) == (size_t)st.st_size) break;
   close(fd);
@@ -279,8 +287,21 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   }
   e->pem[e->pemn] = 0;
   e->alg = k.alg;
-  e->idn = (size_t)snprintf(e->id, strlen(tenant) + strlen(domain) + strlen(sel) + 3,
-                            "%s%c%s%c%s", tenant, 0, domain, 0, sel) + 1;
+  /* Parsed once here, so that a bad file is named now, and Ed25519 keys
+     are ready for every signature to come. */
+  bio = BIO_new_mem_buf(e->pem, (int)e->pemn);
+  e->pkey = bio ? PEM_read_bio_PrivateKey(bio, 0, 0, 0) : 0;
+  BIO_free(bio);
+  if (!e->pkey || EVP_PKEY_get_id(e->pkey)
+                      != (k.alg == DKIMKEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA)) {
+    detail(s, "key %s does not parse as a %s private key", path, dkimkey_alg_name(k.alg));
+    ent_free(e);
+    return -1;
+  }
+  if (k.alg != DKIMKEY_ED25519) {
+    EVP_PKEY_free(e->pkey);       /* libopendkim reads the PEM text itself */
+    e->pkey = 0;
+  }
   *ep = e;
   return 0;
 }
@@ -361,6 +382,24 @@ static int crlf(struct buf *b, const char *f, size_t fn)
   return 0;
 }
 
+/* 1 if every field of h[0..hn) is a name (printable ASCII but colon)
+   then a colon, as RFC 5322 2.2 wants; else 0, *bad the field. */
+static int head_ok(const char *h, size_t hn, const char **bad, size_t *badn)
+{
+  const char *f;
+  size_t fn, pos = 0, i;
+  while (dkim_field_next(h, hn, &pos, &f, &fn)) {
+    for (i = 0; i < fn && f[i] != ':' && f[i] > 32 && f[i] < 127; i++) ;
+    while (i < fn && (f[i] == ' ' || f[i] == '\t')) i++;   /* "Name :" is read as "Name:" */
+    if (i == 0 || i == fn || f[i] != ':') {
+      *bad = f;
+      *badn = fn;
+      return 0;
+    }
+  }
+  return 1;
+}
+
 static int sign_with(struct dkim_signer *s, struct key_ent *e, const char *domain,
                      const char *sel, const char *head, size_t hn, const char *body,
                      size_t bn, struct buf *sig)
@@ -371,7 +410,16 @@ static int sign_with(struct dkim_signer *s, struct key_ent *e, const char *domai
   size_t fn, pos = 0, len, i, start = sig->len;
   unsigned char *hv;
   int rc = DKIM_RC_TEMP;
-  dkim_alg_t alg = e->alg == DKIMKEY_ED25519 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256;
+  dkim_alg_t alg = DKIM_SIGN_RSASHA256;
+  if (e->alg == DKIMKEY_ED25519) {
+    if (dkimed_sign(e->pkey, domain, sel, (long long)time(0), signhdrs, oversignhdrs,
+                    head, hn, body, bn, sig) == -1) {
+      detail(s, "Ed25519 signature failed: %s", strerror(errno));
+      return DKIM_RC_TEMP;
+    }
+    detail(s, "d=%s s=%s a=ed25519-sha256", domain, sel);
+    return DKIM_RC_SIGNED;
+  }
   d = dkim_sign(s->lib, (const unsigned char *)"cmc", 0, (dkim_sigkey_t)e->pem,
                 (const unsigned char *)sel, (const unsigned char *)domain,
                 DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, alg, -1, &st);
@@ -379,7 +427,7 @@ static int sign_with(struct dkim_signer *s, struct key_ent *e, const char *domai
     detail(s, "libopendkim: dkim_sign: status %d", (int)st);
     return DKIM_RC_TEMP;
   }
-  while (next_field(head, hn, &pos, &f, &fn)) {
+  while (dkim_field_next(head, hn, &pos, &f, &fn)) {
     if (crlf(&s->field, f, fn) == -1) {
       detail(s, "out of memory");
       goto done;
@@ -405,8 +453,7 @@ static int sign_with(struct dkim_signer *s, struct key_ent *e, const char *domai
     if (buf_addc(sig, (char)hv[i]) == -1) goto nomem;
   }
   if (buf_add(sig, "\r\n", 2) == -1) goto nomem;
-  detail(s, "d=%s s=%s a=%s", domain, sel,
-         e->alg == DKIMKEY_ED25519 ? "ed25519-sha256" : "rsa-sha256");
+  detail(s, "d=%s s=%s a=rsa-sha256", domain, sel);
   rc = DKIM_RC_SIGNED;
   goto done;
 nomem:
@@ -428,7 +475,8 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
                       const char *body, size_t bn, struct buf *sig)
 {
   char owner[DKIMKEY_TENANT_MAX + 1], sel[DKIMKEY_SELECTOR_MAX + 1];
-  const char *domain;
+  const char *domain, *bad;
+  size_t badn;
   struct key_ent *e;
   int r, rc;
   if (hn > DKIM_HEAD_MAX) {
@@ -444,6 +492,11 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
     return DKIM_RC_PERM;
   }
   domain = s->domain.s;
+  if (!head_ok(head, hn, &bad, &badn)) {
+    detail(s, "malformed header field (%zu bytes at offset %zu): no name and colon", badn,
+           (size_t)(bad - head));
+    return DKIM_RC_PERM;
+  }
   if (!tenant) {
     r = dkimkey_owner(s->t, domain, owner);
     if (r == -1) {

@@ -54,6 +54,10 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
                       const char *body, size_t bn, struct buf *sig);
 /* Why the last call ended as it did (never 0). */
 const char *dkim_signer_detail(const struct dkim_signer *s);
+/* The next field of the header section h[0..hn) at *pos (start at 0):
+   *f, *fn the field with its folded lines, without its final line end.
+   1 found, 0 at the end of the fields (the empty line or the end). */
+int dkim_field_next(const char *h, size_t hn, size_t *pos, const char **f, size_t *fn);
 /* The From domain of msg's header section (ASCII, lowercase) into out.
    0 ok, -1 EINVAL (no From, several, or no domain in it), ENOMEM. */
 int dkim_from_domain(const char *head, size_t hn, struct buf *out);

@@ -2,6 +2,7 @@
    dkimkey.h, doc/dkim.md).  Keys are made by OpenSSL (EVP); the private
    key is written once, atomically, mode 0600, and never printed. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,36 +265,48 @@ static int make_pair(EVP_PKEY **pk, struct dkimkey *k)
   return 0;
 }
 
-/* Write the private key of pk to path, mode 0600, atomically. */
-static int write_key(const char *path, EVP_PKEY *pk)
+/* Write the private key of pk to path, mode 0600: a temporary file,
+   fsynced, then link()ed to its name, which never replaces a key that is
+   there (EEXIST), then the directory fsynced. */
+static int write_key(const char *path, const char *dir, EVP_PKEY *pk)
 {
-  BIO *bio = BIO_new(BIO_s_mem());
+  char tmp[4096];
+  BIO *bio;
   char *pem;
   long n;
-  int r = -1, e = ENOMEM;
-  if (!bio) return errno = ENOMEM, -1;
-  if (PEM_write_bio_PrivateKey(bio, pk, 0, 0, 0, 0, 0) == 1
-      && (n = BIO_get_mem_data(bio, &pem)) > 0) {
-    r = file_write_atomic(path, pem, (size_t)n, 0600);
-    e = errno;
-    OPENSSL_cleanse(pem, (size_t)n);
+  int fd, r = -1, e;
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    return errno = ENAMETOOLONG, -1;
+  if (!(bio = BIO_new(BIO_s_mem()))) return errno = ENOMEM, -1;
+  if (PEM_write_bio_PrivateKey(bio, pk, 0, 0, 0, 0, 0) != 1
+      || (n = BIO_get_mem_data(bio, &pem)) <= 0) {
+    BIO_free(bio);
+    return errno = ENOMEM, -1;
   }
+  unlink(tmp);                      /* a leftover of an earlier crash of ours */
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd != -1) {
+    if (write_all(fd, pem, (size_t)n) == 0 && fsync(fd) == 0 && close(fd) == 0) {
+      fd = -1;
+      if (link(tmp, path) == 0) r = fsync_dir(dir);
+    }
+    e = errno;
+    if (fd != -1) close(fd);
+    unlink(tmp);
+    errno = e;
+  }
+  e = errno;
+  OPENSSL_cleanse(pem, (size_t)n);
   BIO_free(bio);
   errno = e;
   return r;
 }
 
-struct gen {
-  struct dkimkey *k;
-  int explicit_sel;                 /* the caller named the selector */
-};
-
 /* Claim the DNS name (s record) and store the key; activate it when the
    domain has no active key.  1 if the selector is taken. */
 static int gen_txn(struct tbl *t, struct tbl_txn *x, void *ctx)
 {
-  struct gen *g = ctx;
-  struct dkimkey *k = g->k;
+  struct dkimkey *k = ctx;
   char key[KEY_MAX], sel[DKIMKEY_SELECTOR_MAX + 1];
   size_t kn;
   int r;
@@ -346,7 +359,6 @@ int dkimkey_gen(struct tbl *t, const char *keydir, const char *tenant, const cha
 {
   char path[4096], dir[4096];
   EVP_PKEY *pk = 0;
-  struct gen g;
   int r, e, tries;
   memset(k, 0, sizeof *k);
   if (!dkimkey_tenant_ok(tenant) || !dkimkey_domain_ok(domain)
@@ -365,26 +377,33 @@ int dkimkey_gen(struct tbl *t, const char *keydir, const char *tenant, const cha
   k->alg = alg;
   k->bits = bits;
   k->created = k->changed = (long long)time(0);
+  if (selector && (r = sel_free(t, domain, selector)) != 1) return r == 0 ? 1 : -1;
   if (make_pair(&pk, k) == -1) return -1;
-  g.k = k;
-  g.explicit_sel = selector != 0;
   /* A default selector found free may be claimed by a concurrent keygen
      before our transaction: then take the next one. */
   for (tries = 0;; tries++) {
-    if (selector) copy(k->selector, sizeof k->selector, selector);
-    else if (default_selector(t, domain, k->created, k->selector) == -1) goto fail;
+    if (selector) {
+      copy(k->selector, sizeof k->selector, selector);
+      if ((r = sel_free(t, domain, selector)) != 1) {
+        EVP_PKEY_free(pk);
+        return r == 0 ? 1 : -1;
+      }
+    } else if (default_selector(t, domain, k->created, k->selector) == -1) {
+      goto fail;
+    }
     if (snprintf(dir, sizeof dir, "%s/%s/%s", keydir, tenant, domain) >= (int)sizeof dir
         || dkimkey_path(path, sizeof path, keydir, tenant, domain, k->selector) == -1) {
       errno = ENAMETOOLONG;
       goto fail;
     }
     if (mkdir_p(dir, 0700) == -1) goto fail;
-    /* The file first: a record never names a key that is not there. */
-    if (write_key(path, pk) == -1) goto fail;
-    r = in_txn(t, gen_txn, &g);
+    /* The file first: a record never names a key that is not there.  An
+       existing file (EEXIST) is never replaced. */
+    if (write_key(path, dir, pk) == -1) goto fail;
+    r = in_txn(t, gen_txn, k);
     if (r != 0) {
       e = errno;
-      unlink(path);
+      unlink(path);                 /* ours: link() made it just now */
       errno = e;
     }
     if (r == 1 && !selector && tries < SELECTOR_SERIAL_MAX) continue;

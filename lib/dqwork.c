@@ -313,38 +313,28 @@ refused:
   return -1;
 }
 
-/* Deliver every item over one session; items after a lost connection get
-   the same deferral. */
-static void sess_run(struct sess *s, const struct dqwork_job *job)
+/* Deliver the items from start on over one session.  The index of the
+   first item not tried (the connection was lost before it), or nitem. */
+static size_t sess_run(struct sess *s, const struct dqwork_job *job, size_t start)
 {
-  size_t i, j;
-  struct buf why = BUF_ZERO;
-  for (i = 0; i < job->nitem; i++) {
-    if (s->c.fd == -1) {
-      if (!why.len) buf_printf(&why, "lost connection with %s", s->remote);
-      for (j = 0; j < job->item[i].n; j++)
-        emit(s, job->item[i].m, job->item[i].idx[j], DQ_DEFERRED, 0, why.s, 1);
-      flush(s);
-      continue;
-    }
+  size_t i;
+  for (i = start; i < job->nitem; i++)
     if (item_send(s, &job->item[i]) == -1) {
       smtpc_close(&s->c);
-      buf_trunc(&why, 0);
-      buf_printf(&why, "lost connection with %s", s->remote);
+      return i + 1;
     }
-  }
-  if (s->c.fd != -1) smtpc_quit(&s->c);
-  smtpc_close(&s->c);
-  buf_free(&why);
+  smtpc_quit(&s->c);
+  return job->nitem;
 }
 
-/* The whole job gets one outcome (no host could be reached). */
-static void all(struct sess *s, const struct dqwork_job *job, int kind, int err, const char *why)
+/* Items from start on get one outcome (no host could take them). */
+static void all(struct sess *s, const struct dqwork_job *job, size_t start,
+                int kind, int err, const char *why, int connected)
 {
   size_t i, j;
-  for (i = 0; i < job->nitem; i++) {
+  for (i = start; i < job->nitem; i++) {
     for (j = 0; j < job->item[i].n; j++)
-      emit(s, job->item[i].m, job->item[i].idx[j], kind, err, why, 0);
+      emit(s, job->item[i].m, job->item[i].idx[j], kind, err, why, connected);
     flush(s);
   }
 }
@@ -398,7 +388,7 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   if (job->is_route) {
     if (dqwork_route_parse(job->dest, one.host, sizeof one.host, &port, cfg->port) == -1) {
       buf_printf(&why, "bad route %s", job->dest);
-      all(&s, job, DQ_DEFERRED, 0, why.s);
+      all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
       goto done;
     }
     mx = &one;
@@ -412,7 +402,7 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   }
   if (dns_open(&d, cfg->resolver, 0, 0) == -1) {
     buf_printf(&why, "unable to start the resolver: %s", strerror(errno));
-    all(&s, job, DQ_DEFERRED, 0, why.s);
+    all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
     goto done;
   }
   if (!mx) {
@@ -426,9 +416,9 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
     } else if (rc != DNS_OK) {
       buf_printf(&why, "Host or domain name not found. Name service error for name=%s type=MX: %s",
                  job->dest, dns_rc_str(rc));
-      if (rc == DNS_NXDOMAIN) all(&s, job, DQ_FAILED, ERR_HOST_UNKNOWN, why.s);
-      else if (rc == DNS_NULLMX) all(&s, job, DQ_FAILED, ERR_SERVER_CONFIG, why.s);
-      else all(&s, job, DQ_DEFERRED, 0, why.s);
+      if (rc == DNS_NXDOMAIN) all(&s, job, 0, DQ_FAILED, ERR_HOST_UNKNOWN, why.s, 0);
+      else if (rc == DNS_NULLMX) all(&s, job, 0, DQ_FAILED, ERR_SERVER_CONFIG, why.s, 0);
+      else all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
       mx = 0;
       goto done;
     }
@@ -453,10 +443,23 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
     }
     dns_perm = 0;
     for (i = 0; i < nip; i++) {
-      int perm, k = sess_open(&s, &ip[i], port, 1, &why, &perm);
-      if (k == -2) k = sess_open(&s, &ip[i], port, 0, &why, &perm);  /* TLS broken: plain */
+      int perm, tls = 1, k = sess_open(&s, &ip[i], port, tls, &why, &perm);
+      if (k == -2) k = sess_open(&s, &ip[i], port, tls = 0, &why, &perm);  /* TLS broken: plain */
       if (k == 0) {
-        sess_run(&s, job);
+        /* A lost connection costs the message it happened in; the items
+           after it get a new connection (a few times). */
+        size_t next = 0, again = 0;
+        while ((next = sess_run(&s, job, next)) < job->nitem) {
+          if (again++ == DQWORK_RECONNECT_MAX
+              || sess_open(&s, &ip[i], port, tls, &why, &perm) != 0) {
+            if (again > DQWORK_RECONNECT_MAX) {
+              buf_trunc(&why, 0);
+              buf_printf(&why, "lost connection with %s", s.remote);
+            }
+            all(&s, job, next, DQ_DEFERRED, 0, why.s, 1);
+            break;
+          }
+        }
         goto done;
       }
       last_perm = perm;
@@ -468,10 +471,10 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   kind = DQ_DEFERRED;
   if (dns_perm) { kind = DQ_FAILED; err = ERR_HOST_UNKNOWN; }
   else if (last_perm) { kind = DQ_FAILED; err = ERR_OTHER; }
-  all(&s, job, kind, err, why.s);
+  all(&s, job, 0, kind, err, why.s, 0);
   goto done;
 bad:
-  all(&s, job, DQ_DEFERRED, 0, "out of memory");
+  all(&s, job, 0, DQ_DEFERRED, 0, "out of memory", 0);
 done:
   if (mx && mx != &one) free(mx);
   dns_close(d);

@@ -12,6 +12,7 @@
 #include "dq.h"
 
 #define DQWORK_RCPT_MAX 100          /* recipients in one SMTP transaction */
+#define DQWORK_RECONNECT_MAX 3       /* new connections after losing one, per job */
 
 struct dqwork_cfg {
   const char *spooldir;              /* messages are read from spooldir/queue/ID */

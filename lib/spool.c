@@ -2,6 +2,7 @@
    doc/spool.md).  Writing a spool file is queue-inject's job alone; this
    module only names files, creates the directories, nudges deliver and
    reads a committed file back.  Returns 0/-1 with errno, never exits. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -85,6 +86,31 @@ int spool_trigger(const char *spooldir)
   close(fd);
   if (r == -1 && e != EAGAIN) return errno = e, -1;
   return 0;
+}
+
+int spool_sweep(const char *spooldir, long long now)
+{
+  char p[4096];
+  struct dirent *de;
+  struct stat st;
+  DIR *d;
+  int dfd, n = 0, r, e;
+  r = snprintf(p, sizeof p, "%s/tmp", spooldir);
+  if (r < 0 || (size_t)r >= sizeof p) return errno = ENAMETOOLONG, -1;
+  if (!(d = opendir(p))) return -1;
+  dfd = dirfd(d);
+  /* SPOOL_TMP_MAXAGE is longer than queue-inject's deadline, so whatever is
+     this old belongs to no living writer. */
+  while ((errno = 0, de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) continue;
+    if (!S_ISREG(st.st_mode) || (long long)st.st_mtime > now - SPOOL_TMP_MAXAGE) continue;
+    if (unlinkat(dfd, de->d_name, 0) == 0) n++;
+  }
+  e = errno;
+  closedir(d);
+  if (e) return errno = e, -1;
+  return n;
 }
 
 int spool_read(const char *path, struct buf *b, struct envelope *e, size_t *msgoff)

@@ -26,6 +26,9 @@ int spool_id_ok(const char *id);                 /* 1 if id has the form above *
 int spool_init(const char *spooldir);
 /* Nudge deliver: one byte to the FIFO, never blocking; no reader is fine. */
 int spool_trigger(const char *spooldir);
+/* Remove files in tmp/ last changed more than SPOOL_TMP_MAXAGE seconds
+   before now: leftovers of writers that died.  Number removed, or -1. */
+int spool_sweep(const char *spooldir, long long now);
 /* Read a spool file into b and parse its envelope into e; *msgoff is where
    the message starts in b.  0, or -1 (errno from open/read, EINVAL bad file). */
 int spool_read(const char *path, struct buf *b, struct envelope *e, size_t *msgoff);

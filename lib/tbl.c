@@ -2,9 +2,11 @@
    doc/tables.md).  The only file that includes <db.h>.
    Every open joins the environment with DB_REGISTER | DB_RECOVER: Berkeley
    DB keeps a registry of the processes inside the environment and runs
-   recovery only when one of them died without leaving it; the survivors
-   then see DB_RUNRECOVERY (EAGAIN here) and reopen.  Lock waits are bounded
-   by a timeout, so a live process never waits for ever on a dead one. */
+   recovery when one of them went away without closing it; the others then
+   see DB_RUNRECOVERY (EAGAIN here) and reopen.  A watchdog thread ends a
+   process stuck inside Berkeley DB (111), since a dead process can leave
+   the others blocked for ever.  Handles still open at exit() are closed
+   then, so that an ordinary exit never costs the others a recovery. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,9 +27,8 @@
 #define TBL_LOCK_TIMEOUT 5000000  /* microseconds a lock request may wait */
 #define TBL_CACHE (16u << 20)     /* bytes of the shared buffer pool */
 #define TBL_ERRMAX 256
-#define TBL_THREADS 1000        /* processes inside the environment at once */
 #define TBL_STUCK 60             /* seconds in one call before the watchdog ends us */
-#define TBL_STUCK_GONE 2         /* the same when our regions were recovered away */
+#define TBL_STUCK_GONE 1         /* the same when our regions were recovered away */
 
 struct tbl_db {
   char name[TBL_NAME_MAX + 1];
@@ -37,9 +38,13 @@ struct tbl_db {
 struct tbl {
   DB_ENV *env;
   /* The watchdog: see watch(). */
-  atomic_llong busy_since;        /* CLOCK_MONOTONIC seconds, 0 outside Berkeley DB */
+  atomic_llong busy_since;        /* CLOCK_MONOTONIC ms, 0 outside Berkeley DB */
   atomic_uint stuck;
   int regfd;                      /* our __db.001, to see it unlinked by recovery */
+  char regpath[4096];             /* __db.register: who else is inside */
+  pid_t pid;                      /* the opener: a forked child never closes it */
+  struct tbl_txn *txns;           /* open transactions, aborted at exit() */
+  struct tbl *next;               /* open handles of this process */
   int dog_running, dog_stop;
   pthread_t dog;
   pthread_mutex_t dog_mu;
@@ -53,13 +58,18 @@ struct tbl {
 struct tbl_txn {
   struct tbl *t;
   DB_TXN *txn;
+  struct tbl_txn *next, *prev;
 };
+
+/* Open handles, for the exit() handler: the one mutable global here. */
+static struct tbl *open_tbls;
+static int atexit_done;
 
 static long long now(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec + 1;     /* never 0: 0 means "not inside" */
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;  /* ms, never 0 */
 }
 
 static void enter(struct tbl *t)
@@ -88,8 +98,37 @@ static _Noreturn void stuck(const char *why)
    it builds new regions beside the old.  No call of ours lasts long, so a
    thread that is stuck inside Berkeley DB is ended with 111: at once when
    our region file was unlinked (recovery ran: nothing can wake us), after
-   TBL_STUCK seconds otherwise (our death then makes the next process
-   recover).  The one place where lib/ ends a process, on purpose. */
+   when a registered process is dead (it may hold what we wait for), after
+   TBL_STUCK seconds otherwise.  The next process to open recovers.  The
+   one place where lib/ ends a process, on purpose. */
+/* 1 if a process registered in the environment is gone: it may hold
+   what we wait for, and the next opener will recover anyway. */
+static int someone_died(const struct tbl *t)
+{
+  char buf[8192];
+  ssize_t n;
+  char *p, *end;
+  int fd = open(t->regpath, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  for (p = buf; *p; p = end) {
+    unsigned long pid;
+    while (*p == ' ' || *p == '\n') p++;
+    if (!*p) break;
+    if (*p < '0' || *p > '9') {           /* "X" marks a free slot */
+      end = strchr(p, '\n');
+      if (!end) break;
+      continue;
+    }
+    pid = strtoul(p, &end, 10);
+    if (pid && (pid_t)pid != t->pid && kill((pid_t)pid, 0) == -1 && errno == ESRCH) return 1;
+  }
+  return 0;
+}
+
 static void *watch(void *arg)
 {
   struct tbl *t = arg;
@@ -104,10 +143,12 @@ static void *watch(void *arg)
     if (t->dog_stop) break;
     since = atomic_load(&t->busy_since);
     if (!since) continue;
-    if (now() - since >= TBL_STUCK_GONE && t->regfd != -1
-        && fstat(t->regfd, &st) == 0 && st.st_nlink == 0)
+    if (now() - since < TBL_STUCK_GONE * 1000LL) continue;
+    if (t->regfd != -1 && fstat(t->regfd, &st) == 0 && st.st_nlink == 0)
       stuck("the database was recovered while this process waited in it");
-    if (now() - since >= (long long)atomic_load(&t->stuck))
+    if (someone_died(t))
+      stuck("a process died inside the database while this one waited in it");
+    if (now() - since >= (long long)atomic_load(&t->stuck) * 1000)
       stuck("stuck in the database");
   }
   pthread_mutex_unlock(&t->dog_mu);
@@ -195,15 +236,6 @@ const char *tbl_lasterror(const struct tbl *t)
   return t && t->err[0] ? t->err : "";
 }
 
-/* For failchk: is the process that owns a slot in the environment still
-   there?  Our processes are single-threaded, so the pid decides. */
-static int isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
-{
-  (void)env; (void)tid; (void)flags;
-  if (pid == getpid()) return 1;
-  return kill(pid, 0) == 0 || errno == EPERM;
-}
-
 static int env_create(struct tbl *t, DB_ENV **envp)
 {
   DB_ENV *env;
@@ -212,12 +244,10 @@ static int env_create(struct tbl *t, DB_ENV **envp)
   if ((r = db_env_create(&env, 0)) != 0) return r;
   env->app_private = t;
   env->set_errcall(env, errcall);
-  env->set_msgcall(env, msgcall);   /* failchk reports what it cleaned */
+  env->set_msgcall(env, msgcall);
   /* These size the regions when they are created; a joining process
      takes what is there. */
   if ((r = env->set_cachesize(env, 0, TBL_CACHE, 1)) != 0
-      || (r = env->set_thread_count(env, TBL_THREADS)) != 0
-      || (r = env->set_isalive(env, isalive)) != 0
       || (r = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0
       || (r = env->set_timeout(env, TBL_LOCK_TIMEOUT, DB_SET_LOCK_TIMEOUT)) != 0
       || (r = env->set_lk_max_lockers(env, 4000)) != 0
@@ -234,6 +264,8 @@ static int env_create(struct tbl *t, DB_ENV **envp)
 
 #define ENV_FLAGS (DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL)
 
+static void close_all(void);
+
 /* Open (creating) the environment, recovering it when it needs it. */
 static int env_open(struct tbl *t, const char *dbdir, int flags, DB_ENV **envp)
 {
@@ -248,11 +280,11 @@ static int env_open(struct tbl *t, const char *dbdir, int flags, DB_ENV **envp)
     if (r != 0) return r;
   }
   if ((r = env_create(t, &env)) != 0) return r;
-  /* DB_REGISTER: Berkeley DB notes which processes are inside.  When one
-     died inside, DB_FAILCHK first tries failchk (abort its transactions,
-     free its locks: the others go on undisturbed), and DB_RECOVER runs
-     recovery when that is not enough. */
-  r = env->open(env, dbdir, ENV_FLAGS | DB_REGISTER | DB_RECOVER | DB_FAILCHK, 0660);
+  /* DB_REGISTER: Berkeley DB notes which processes are inside; DB_RECOVER:
+     recover when one left without closing (or the regions are panicked).
+     Not DB_FAILCHK: with glibc >= 2.25 its cleanup of a process killed
+     while waiting for a lock hangs in pthread_cond_destroy (doc/tables.md). */
+  r = env->open(env, dbdir, ENV_FLAGS | DB_REGISTER | DB_RECOVER, 0660);
   if (r != 0) {
     env->close(env, 0);
     return r;
@@ -270,6 +302,11 @@ int tbl_open(struct tbl **tp, const char *dbdir, int flags)
   *tp = 0;
   t = calloc(1, sizeof *t);
   if (!t) return -1;
+  t->pid = getpid();
+  if (snprintf(t->regpath, sizeof t->regpath, "%s/__db.register", dbdir) >= (int)sizeof t->regpath) {
+    free(t);
+    return errno = ENAMETOOLONG, -1;
+  }
   if ((r = dog_start(t)) != 0) {
     free(t);
     return errno = r, -1;
@@ -286,14 +323,24 @@ int tbl_open(struct tbl **tp, const char *dbdir, int flags)
   t->uniq = (unsigned long long)getpid() << 32;
   if (snprintf(reg, sizeof reg, "%s/__db.001", dbdir) < (int)sizeof reg)
     t->regfd = open(reg, O_RDONLY | O_CLOEXEC);
+  t->next = open_tbls;
+  open_tbls = t;
+  if (!atexit_done && atexit(close_all) == 0) atexit_done = 1;
   *tp = t;
   return 0;
 }
 
 void tbl_close(struct tbl *t)
 {
+  struct tbl **pp;
   int i, e = errno;
   if (!t) return;
+  for (pp = &open_tbls; *pp; pp = &(*pp)->next)
+    if (*pp == t) {
+      *pp = t->next;
+      break;
+    }
+  while (t->txns) tbl_abort(t->txns);
   enter(t);                       /* closing a dead environment may hang too */
   for (i = 0; i < t->ndbs; i++) t->dbs[i].db->close(t->dbs[i].db, 0);
   if (t->env) t->env->close(t->env, 0);
@@ -301,6 +348,14 @@ void tbl_close(struct tbl *t)
   dog_stop(t);
   free(t);
   errno = e;
+}
+
+/* exit() with the environment open: close it, or the next process to
+   open would take us for dead and run recovery.  Not in a forked child:
+   the handles are the parent's. */
+static void close_all(void)
+{
+  while (open_tbls && open_tbls->pid == getpid()) tbl_close(open_tbls);
 }
 
 unsigned long long tbl_uniq(struct tbl *t)
@@ -321,6 +376,13 @@ int tbl_checkpoint(struct tbl *t)
   return r ? fail(r) : 0;
 }
 
+static void unlink_txn(struct tbl_txn *x)
+{
+  if (x->prev) x->prev->next = x->next;
+  else x->t->txns = x->next;
+  if (x->next) x->next->prev = x->prev;
+}
+
 int tbl_begin(struct tbl *t, struct tbl_txn **xp)
 {
   struct tbl_txn *x;
@@ -336,6 +398,10 @@ int tbl_begin(struct tbl *t, struct tbl_txn **xp)
     free(x);
     return fail(r);
   }
+  x->prev = 0;
+  x->next = t->txns;
+  if (t->txns) t->txns->prev = x;
+  t->txns = x;
   *xp = x;
   return 0;
 }
@@ -344,6 +410,7 @@ int tbl_commit(struct tbl_txn *x)
 {
   struct tbl *t = x->t;
   int r;
+  unlink_txn(x);
   enter(t);
   r = x->txn->commit(x->txn, 0);       /* the handle is gone even on error */
   leave(t);
@@ -355,6 +422,7 @@ void tbl_abort(struct tbl_txn *x)
 {
   int e = errno;
   if (!x) return;
+  unlink_txn(x);
   enter(x->t);
   x->txn->abort(x->txn);
   leave(x->t);

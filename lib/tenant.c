@@ -742,8 +742,11 @@ static int grow(void **p, size_t n, size_t *cap, size_t size)
 
 static int parse(struct access *a)
 {
-  char *p = a->text.s, *end = a->text.s + a->text.len;
+  char *p, *end;
   size_t capn = 0, capu = 0;
+  if (!a->text.len) return 0;
+  p = a->text.s;
+  end = p + a->text.len;
   while (p < end) {
     char *nl = memchr(p, '\n', (size_t)(end - p)), *f[6];
     size_t n;

@@ -41,7 +41,10 @@ os.write(mw, msg); os.close(mw)
 reply = b""
 if mode == "socket":
     theirs.close()
+    mine.settimeout(20)
     mine.sendall(env)
+    if not env.endswith(b"\0\0"):
+        mine.shutdown(socket.SHUT_WR)       # the caller gives up
     while True:
         b = mine.recv(100)
         if not b: break
@@ -49,7 +52,7 @@ if mode == "socket":
 else:
     os.close(er)
     os.write(ew, env); os.close(ew)
-print("rc=%d reply=%s" % (p.wait(), reply.decode().strip()))
+print("rc=%d reply=%s" % (p.wait(timeout=20), reply.decode().strip()))
 PYEOF
 }
 empty() { [ -z "$(ls -A "$SPOOL/new" "$SPOOL/tmp" 2>/dev/null | grep -v ':$' | grep -v '^$')" ]; }

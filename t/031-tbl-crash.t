@@ -24,10 +24,15 @@ start() {   # start ROUND: four writers, pids in W1..W4
     eval "W$i=\$!"
   done
 }
-killat() {  # killat PID FILE: SIGKILL once FILE has a random number of keys
-  wait_for 20 lines_ge "$2" "$(( $(rnd 40) + 1 ))"
+# killat PID FILE: SIGKILL once FILE has a random number of keys (or the
+# writer has left by itself: after one dies, the others may leave with 111)
+killat() {
+  wait_for 20 ready "$1" "$2" "$(( $(rnd 40) + 1 ))"
+  _r=$?
   kill -KILL "$1" 2>/dev/null
+  return $_r
 }
+ready() { ! alive "$1" || lines_ge "$2" "$3"; }
 
 # Round 1: two of four die while the other two write on.
 start 1
@@ -41,14 +46,14 @@ wait_for $((STUCK + 10)) going "$W4" "$TMPD/r1w4.out" "$b4"; ok $? "survivor 2 n
 kill -KILL "$W3" "$W4" 2>/dev/null
 wait 2>/dev/null
 
-# Rounds 2-4: all four die, each at its own random moment.
-for round in 2 3 4; do
+# Rounds 2-3: all four die, each at its own random moment.
+for round in 2 3; do
   start $round
   for i in 1 2 3 4; do eval "killat \"\$W$i\" \"$TMPD/r${round}w$i.out\""; done
   wait 2>/dev/null
 done
-is "$(cat "$TMPD"/r2w*.out "$TMPD"/r3w*.out "$TMPD"/r4w*.out | wc -l | tr -d ' ')" \
-   "$(cat "$TMPD"/r2w*.out "$TMPD"/r3w*.out "$TMPD"/r4w*.out | sort -u | wc -l | tr -d ' ')" \
+is "$(cat "$TMPD"/r2w*.out "$TMPD"/r3w*.out | wc -l | tr -d ' ')" \
+   "$(cat "$TMPD"/r2w*.out "$TMPD"/r3w*.out | sort -u | wc -l | tr -d ' ')" \
    "no key reported twice"
 reported=$(cat "$TMPD"/r*w*.out | wc -l)
 [ "$reported" -gt 20 ]; ok $? "writers reported commits ($reported)"
@@ -63,5 +68,6 @@ timeout 20 "$C" set after k v && is "$(timeout 20 "$C" get after k)" v "read bac
 timeout 20 "$C" checkpoint; is $? 0 "checkpoint after the crashes"
 timeout 30 "$C" recover && cat "$TMPD"/r*w*.out | timeout 30 "$C" selftest-check >/dev/null
 is $? 0 "forced recovery keeps every key"
-grep -v 'recovered while this process waited\|stuck in the database' "$TMPD/err" | head -n 5 | sed 's/^/# /'
+# Writers that had to leave say why; anything else is worth seeing.
+grep -v 'waited in it; leaving\|stuck in the database' "$TMPD/err" | head -n 5 | sed 's/^/# /'
 exit $failed

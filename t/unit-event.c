@@ -70,6 +70,7 @@ int main(void)
   struct event e;
   struct got g;
   char big[5000];
+  struct buf scratch = BUF_ZERO;
   int r;
 
   plan(24);
@@ -144,8 +145,9 @@ int main(void)
 
   e = ev("", "M4", 1, EV_QUEUED, "x");
   ok(event_add(t, 0, &e) == -1 && errno == EINVAL, "no tenant: EINVAL");
-  ok(event_decode(&e, "1\0garbage", 9, &(struct buf)BUF_ZERO) == -1 && errno == EINVAL,
+  ok(event_decode(&e, "1\0garbage", 9, &scratch) == -1 && errno == EINVAL,
      "a short record does not decode");
+  buf_free(&scratch);
   tbl_close(t);
   rmdir_all();
   return done();

@@ -70,7 +70,7 @@ int main(void)
   const char *tn = 0, *cp = 0;
   int n = 0;
 
-  plan(54);
+  plan(56);
   if (!mkdtemp(dir) || tbl_open(&t, dir, TBL_RECOVER) == -1) return 1;
   ok(tenant_name_ok("acme-1_x") && !tenant_name_ok("Acme") && !tenant_name_ok("-a")
      && !tenant_name_ok("") && !tenant_name_ok("a b"), "tenant names");
