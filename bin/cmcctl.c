@@ -210,9 +210,10 @@ static int has_comp(int argc, char **argv)
 static void read_password(struct buf *pw)
 {
   char *nl;
-  if (read_all(0, pw, PASSWORD_LINE_MAX) == -1) {
-    if (errno == EFBIG) die(EXIT_PERM, "password line too long", 0);
-    die_sys(EXIT_TEMP, "unable to read the password", 0);
+  /* Only the first line counts; more input after it is fine. */
+  if (read_all(0, pw, PASSWORD_LINE_MAX + 1) == -1) {
+    if (errno != EFBIG) die_sys(EXIT_TEMP, "unable to read the password", 0);
+    if (!memchr(pw->s, '\n', pw->len)) die(EXIT_PERM, "password line too long", 0);
   }
   if (buf_addc(pw, 0) == -1) die_sys(EXIT_TEMP, "unable to read the password", 0);
   nl = strchr(pw->s, '\n');

@@ -24,7 +24,7 @@
 #include "home.h"
 #include "tbl.h"
 
-#define USAGE "usage: dkimctl keygen|list|record|check|activate|retire|policy ... (doc/programs/dkimctl.md)"
+#define USAGE "usage: dkimctl keygen|list|record|check|activate|retire|policy ..."
 #define ARGS_MAX 3
 
 static struct tbl *t;
@@ -260,7 +260,8 @@ static int cmd_activate(int argc, char **argv)
     /* Signing with a key verifiers cannot find fails every message:
        the record must be in DNS first (-f when the operator knows). */
     r = check_one(resolver(&sa), &k);
-    if (r == DKIMDNS_TEMP) die(EXIT_TEMP, "cannot tell whether the record is published; -f to force", 0);
+    if (r == DKIMDNS_TEMP)
+      die(EXIT_TEMP, "cannot tell whether the record is published; -f to force", 0);
     if (r != DKIMDNS_MATCH) die(EXIT_PERM, "record not published: publish it first, or -f", 0);
   }
   r = dkimkey_activate(t, pos[0], pos[1], pos[2]);

@@ -363,6 +363,11 @@ int main(int argc, char **argv)
   alarm(SPOOL_WRITE_DEADLINE);
   signal(SIGPIPE, SIG_IGN);
   umask(077);
+  /* A closed fd 0, 1 or 2 would be reused by the files we open: a
+     diagnostic could then land in a message.  Fill the gaps first. */
+  for (fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
+      die(EXIT_TEMP, "unable to open /dev/null", 0);
 
   if (is_shell) envelope_from_args(&wire, argc, argv);
   else if (fstat(1, &st) == 0 && S_ISSOCK(st.st_mode)) is_socket = 1;

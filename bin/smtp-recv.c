@@ -71,14 +71,23 @@ static struct {                       /* the mail transaction */
 static struct buf line, scratch, scratch2;
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line, one write(): lines of concurrent sessions never interleave
+   (a pipe write of at most PIPE_BUF bytes is atomic). */
 static void event(const char *fmt, ...)
 {
+  char b[1024];
+  size_t n;
+  int r;
   va_list ap;
-  fprintf(stderr, "%s: ", prog);
+  r = snprintf(b, sizeof b - 32, "%s: ", prog);
+  n = r > 0 ? (size_t)r : 0;
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  r = vsnprintf(b + n, sizeof b - 32 - n, fmt, ap);
   va_end(ap);
-  fprintf(stderr, " pid=%ld\n", (long)getpid());
+  if (r > 0) n += (size_t)r < sizeof b - 32 - n ? (size_t)r : sizeof b - 33 - n;
+  r = snprintf(b + n, sizeof b - n, " pid=%ld\n", (long)getpid());
+  if (r > 0) n += (size_t)r;
+  write_all(2, b, n);
 }
 
 static _Noreturn void bye(const char *reason)

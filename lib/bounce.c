@@ -344,6 +344,11 @@ static void html_to_text(struct buf *out, const char *p, size_t n)
   }
 }
 
+static int encoded(const char *cte)
+{
+  return ci_find(cte, strlen(cte), "base64") == 0 || ci_find(cte, strlen(cte), "quoted-printable") == 0;
+}
+
 /* Decode an entity body by its transfer encoding into b->dec. */
 static int decode_body(struct bounce *b, const char *p, size_t n, const char *cte)
 {
@@ -514,17 +519,20 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
     /* the returned message: only its To: is of use; never walked, so a
        message inside a message inside ... costs nothing */
     b->saw_orig = 1;
-    if (decode_body(b, body, n, e.cte) == 0) {
-      take_orig_to(b, b->dec.s, b->dec.len);
-      if (!b->inner.len && strcmp(e.type, "text/rfc822-headers"))
-        buf_add(&b->inner, b->dec.s, b->dec.len);
+    if (!encoded(e.cte)) take_orig_to(b, body, n);
+    else if (decode_body(b, body, n > 16384 ? 16384 : n, e.cte) == 0)
+      take_orig_to(b, b->dec.s, b->dec.len);    /* the header is at the start */
+    if (!b->inner_n && strcmp(e.type, "text/rfc822-headers")) {
+      b->inner_p = body;
+      b->inner_n = n;
+      memcpy(b->inner_cte, e.cte, sizeof b->inner_cte);
     }
     return;
   }
   if (!strncmp(e.type, "text/", 5)) {
     int html = !strcmp(e.type, "text/html");
     if (e.attach) {                   /* e.g. an attached header dump */
-      if (decode_body(b, body, n, e.cte) == 0) take_orig_to(b, b->dec.s, b->dec.len);
+      if (decode_body(b, body, n > 16384 ? 16384 : n, e.cte) == 0) take_orig_to(b, b->dec.s, b->dec.len);
       return;
     }
     if (html && b->text.len) return;  /* the plain alternative was enough */
@@ -852,27 +860,36 @@ static void reset(struct bounce *b)
   b->parts = b->is_report = b->is_feedback = b->saw_orig = 0;
   b->autosub = b->autoreply_hdr = b->null_sender = 0;
   b->text.len = b->dsn.len = b->inner.len = 0;
+  b->inner_p = 0;
+  b->inner_n = 0;
 }
 
 int bounce_parse(struct bounce *b, const char *p, size_t n)
 {
-  size_t i;
+  const char *m;
+  size_t i, mn;
   int k, level;
   if (n > BOUNCE_MSG_MAX) return errno = EFBIG, -1;
-  b->msg.len = 0;
-  /* LF line ends only from here on; a lone CR stays */
-  if (buf_ready(&b->msg, n) == -1 || buf_ready(&b->text, 0) == -1
-      || buf_ready(&b->dsn, 0) == -1 || buf_ready(&b->inner, 0) == -1)
+  if (buf_ready(&b->text, 0) == -1 || buf_ready(&b->dsn, 0) == -1
+      || buf_ready(&b->inner, 0) == -1)
     return -1;
-  for (i = 0; i < n; i++) {
-    if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
-    b->msg.s[b->msg.len++] = p[i];
+  m = p;
+  mn = n;
+  if (memchr(p, '\r', n)) {
+    /* LF line ends only from here on; a lone CR stays */
+    b->msg.len = 0;
+    if (buf_ready(&b->msg, n) == -1) return -1;
+    for (i = 0; i < n; i++) {
+      if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
+      b->msg.s[b->msg.len++] = p[i];
+    }
+    b->msg.s[b->msg.len] = 0;
+    m = b->msg.s;
+    mn = b->msg.len;
   }
-  b->msg.s[b->msg.len] = 0;
   for (level = 0;; level++) {
+    const char *nl;
     /* an mbox "From " line first is not part of the message */
-    const char *m = b->msg.s, *nl;
-    size_t mn = b->msg.len;
     while (mn && *m == '\n') m++, mn--;
     if (mn > 5 && !memcmp(m, "From ", 5) && (nl = memchr(m, '\n', mn)) != 0) {
       mn -= (size_t)(nl + 1 - m);
@@ -884,16 +901,26 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
     if (!b->nrcpt && b->text.len) dsn_parse(b, b->text.s, b->text.len);
     if (b->nrcpt) break;
     freeform(b);
-    if (b->nrcpt || level + 1 >= BOUNCE_NEST_MAX || !b->inner.len
-        || !looks_bounce_hdr(b->inner.s, b->inner.len))
-      break;
+    if (b->nrcpt || level + 1 >= BOUNCE_NEST_MAX) break;
     /* nothing here but a returned message that is itself a bounce (a
        gateway that wrapped it, a bounce pasted into a bounce): read that */
+    if (!b->inner.len && b->inner_n) {
+      if (decode_body(b, b->inner_p, b->inner_n, b->inner_cte) == -1
+          || buf_set(&b->inner, b->dec.s, b->dec.len) == -1)
+        break;
+      for (i = 0, k = 0; i < b->inner.len; i++)   /* CRLF inside base64 */
+        if (!(b->inner.s[i] == '\r' && i + 1 < b->inner.len && b->inner.s[i + 1] == '\n'))
+          b->inner.s[k++] = b->inner.s[i];
+      buf_trunc(&b->inner, (size_t)k);
+    }
+    if (!b->inner.len || !looks_bounce_hdr(b->inner.s, b->inner.len)) break;
     {
       struct buf t = b->msg;
       b->msg = b->inner;
       b->inner = t;
       b->inner.len = 0;
+      m = b->msg.s;
+      mn = b->msg.len;
     }
   }
   if (b->nrcpt && (b->dsn.len || b->rcpt[0].action[0] || b->rcpt[0].status[0])) {

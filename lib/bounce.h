@@ -52,6 +52,9 @@ struct bounce {
   /* working state, reused from one message to the next */
   struct buf msg, text, dec, tmp, dsn, inner;
   struct mime_convs convs;      /* charset converters kept open */
+  const char *inner_p;          /* the first message/rfc822 part, undecoded */
+  size_t inner_n;
+  char inner_cte[32];
   int parts, is_report, is_feedback, saw_orig;
   char failed[BOUNCE_ADDR_MAX]; /* X-Failed-Recipients (first) */
   char failed_list[1024];       /* X-Failed-Recipients, lowercase */

@@ -19,7 +19,7 @@ struct rule {
   int status;              /* CLASSIFY_* or, for stages, an index into stage_names */
   int line;
   const char *file;
-  char lit[32];            /* a lowercase literal every match contains, or "" */
+  char *lits;              /* prefilter literals "a\0b\0\0", or 0: always run */
 };
 
 struct enh {
@@ -65,69 +65,239 @@ const char *classify_name(int status)
 
 static int valid_status(int s) { return (s >= 1 && s <= 9) || s == 99; }
 
-/* A literal that any match of pattern must contain, for a cheap memmem
-   test before the regex runs: the longest run of plain characters at the
-   top level of a pattern without top-level alternation.  Conservative: ""
-   whenever unsure. */
-static void required_literal(const char *pat, char lit[32])
+/* ---- prefilter ----
+   For each pattern, a set of lowercase literals of which every match
+   contains at least one ("user unknown|no such user" gives both;
+   "^stage=data .*(?:a|b)" gives "stage=data ").  classify() keeps a
+   bitmap of the 3-byte sequences of the subject; a pattern none of whose
+   literals can occur is not run.  Conservative: a pattern the analysis
+   does not understand has no set and always runs. */
+
+#define LIT_MAX  64             /* literals in one set */
+#define LIT_LEN  48             /* bytes kept of one literal */
+#define GRAM_BITS 16384
+
+struct cond {
+  int any;                      /* no constraint known */
+  int n;
+  char lit[LIT_MAX][LIT_LEN + 1];
+};
+
+static int lit_char(int c)
 {
-  char best[32] = "", cur[32];
-  size_t bl = 0, cl = 0, i, n = strlen(pat);
+  return c && !strchr("\\^$.|?*+()[]{}", c);
+}
+
+/* After an atom at *i: skip a quantifier; 1 if it allows zero. */
+static int quant(const char *p, size_t *i, size_t n)
+{
+  int opt = 0;
+  if (*i >= n) return 0;
+  if (p[*i] == '?' || p[*i] == '*') { opt = 1; (*i)++; }
+  else if (p[*i] == '+') (*i)++;
+  else if (p[*i] == '{') {
+    size_t j = *i + 1;
+    if (j < n && p[j] == '0') opt = 1;
+    while (j < n && p[j] != '}') j++;
+    if (j < n) *i = j + 1;
+    else return 0;
+    opt = opt || 0;
+  } else return 0;
+  if (*i < n && (p[*i] == '?' || p[*i] == '+')) (*i)++;   /* lazy, possessive */
+  return opt;
+}
+
+static int score(const struct cond *c)
+{
+  int i, min = 1000;
+  if (c->any || !c->n) return -1;
+  for (i = 0; i < c->n; i++) {
+    int l = (int)strlen(c->lit[i]);
+    if (l < min) min = l;
+  }
+  return min * 1000 - c->n;
+}
+
+static void take_best(struct cond *best, const struct cond *c)
+{
+  if (score(c) > score(best)) memcpy(best, c, sizeof *c);
+}
+
+static void flush(struct cond *best, char *run, size_t *rl, struct cond *tmp)
+{
+  if (*rl >= 3) {
+    tmp->any = 0;
+    tmp->n = 1;
+    memcpy(tmp->lit[0], run, *rl > LIT_LEN ? LIT_LEN : *rl);
+    tmp->lit[0][*rl > LIT_LEN ? LIT_LEN : *rl] = 0;
+    take_best(best, tmp);
+  }
+  *rl = 0;
+}
+
+static void skip_group(const char *p, size_t *i, size_t n)
+{
   int depth = 0;
-  for (i = 0; i < n; i++)
-    if (pat[i] == '\\' && i + 1 < n) i++;
-    else if (pat[i] == '[') {                 /* skip a class */
-      i++;
-      if (i < n && pat[i] == '^') i++;
-      if (i < n && pat[i] == ']') i++;
-      while (i < n && pat[i] != ']') { if (pat[i] == '\\') i++; i++; }
-    } else if (pat[i] == '(') depth++;
-    else if (pat[i] == ')') depth--;
-    else if (pat[i] == '|' && depth == 0) { lit[0] = 0; return; }
-  depth = 0;
-  for (i = 0; i <= n; i++) {
-    int c = i < n ? (unsigned char)pat[i] : 0, plain = 0, ch = 0;
-    if (depth == 0 && c && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)
-                            || c == ' ' || c == '\'' || c == ',' || c == ':' || c == ';'
-                            || c == '@' || c == '/' || c == '=' || c == '<' || c == '>'
-                            || c == '"' || c == '%' || c == '&' || c == '_' || c == '!'
-                            || c == '~' || c == '`' || c >= 0x80)) {
-      plain = 1; ch = lc(c);
-    } else if (depth == 0 && c == '\\' && i + 1 < n && strchr(".-()[]{}*+?|^$/\\@#<>:'\" _", pat[i + 1])) {
-      plain = 1; ch = pat[i + 1] == '_' ? '_' : lc((unsigned char)pat[i + 1]);
-      i++;
+  for (; *i < n; (*i)++) {
+    if (p[*i] == '\\') { (*i)++; continue; }
+    if (p[*i] == '[') {
+      (*i)++;
+      if (*i < n && p[*i] == '^') (*i)++;
+      if (*i < n && p[*i] == ']') (*i)++;
+      while (*i < n && p[*i] != ']') { if (p[*i] == '\\') (*i)++; (*i)++; }
+      continue;
     }
-    if (plain) {
-      /* a quantifier after this character makes it optional */
-      char nx = i + 1 < n ? pat[i + 1] : 0;
-      if (nx == '?' || nx == '*' || nx == '{') plain = 0;
-      else if (nx == '+') { if (cl < sizeof cur - 1) cur[cl++] = (char)ch; plain = 0; ch = 0; }
+    if (p[*i] == '(') depth++;
+    else if (p[*i] == ')' && --depth == 0) { (*i)++; return; }
+  }
+}
+
+static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level);
+
+/* One alternative: the best literal set of its parts. */
+static void seq(const char *p, size_t *i, size_t n, struct cond *best, int level)
+{
+  char run[LIT_LEN + 1];
+  size_t rl = 0;
+  struct cond *tmp = malloc(sizeof *tmp);
+  best->any = 1;
+  best->n = 0;
+  if (!tmp) return;
+  while (*i < n && p[*i] != '|' && p[*i] != ')') {
+    int c = (unsigned char)p[*i], ch;
+    if (c == '(') {
+      flush(best, run, &rl, tmp);
+      if (*i + 1 < n && p[*i + 1] == '?') {
+        char k = *i + 2 < n ? p[*i + 2] : 0, k2 = *i + 3 < n ? p[*i + 3] : 0;
+        if (k == '=' || k == '!' || (k == '<' && (k2 == '=' || k2 == '!'))) {
+          skip_group(p, i, n);          /* look-around: matches nothing */
+          continue;
+        }
+        if (k == ':' || k == '>') *i += 3;
+        else { skip_group(p, i, n); quant(p, i, n); continue; }   /* flags, names: not understood */
+      } else (*i)++;
+      if (level < 8) alt(p, i, n, tmp, level + 1);
+      else { tmp->any = 1; while (*i < n && p[*i] != ')') (*i)++; }
+      if (*i < n && p[*i] == ')') (*i)++;
+      if (!quant(p, i, n)) take_best(best, tmp);
+      continue;
     }
-    if (plain && cl < sizeof cur - 1) { cur[cl++] = (char)ch; continue; }
-    if (cl > bl) { memcpy(best, cur, cl); bl = cl; best[bl] = 0; }
-    cl = 0;
-    if (c == '\\' && i + 1 < n) i++;
-    else if (c == '[') {
-      i++;
-      if (i < n && pat[i] == '^') i++;
-      if (i < n && pat[i] == ']') i++;
-      while (i < n && pat[i] != ']') { if (pat[i] == '\\') i++; i++; }
-    } else if (c == '(') depth++;
-    else if (c == ')') depth--;
+    if (c == '[') {
+      flush(best, run, &rl, tmp);
+      (*i)++;
+      if (*i < n && p[*i] == '^') (*i)++;
+      if (*i < n && p[*i] == ']') (*i)++;
+      while (*i < n && p[*i] != ']') { if (p[*i] == '\\') (*i)++; (*i)++; }
+      if (*i < n) (*i)++;
+      quant(p, i, n);
+      continue;
+    }
+    if (c == '.') { flush(best, run, &rl, tmp); (*i)++; quant(p, i, n); continue; }
+    if (c == '^' || c == '$') { (*i)++; continue; }
+    if (c == '*' || c == '+' || c == '?' || c == '{') { flush(best, run, &rl, tmp); quant(p, i, n); continue; }
+    if (c == '\\') {
+      int e = *i + 1 < n ? (unsigned char)p[*i + 1] : 0;
+      if (e && strchr("bBAzZG", e)) { *i += 2; continue; }      /* zero width */
+      if (!e || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
+        flush(best, run, &rl, tmp);     /* \d \s \x.. \p{..}: some character */
+        *i += 2;
+        if (*i < n && p[*i] == '{') { while (*i < n && p[*i] != '}') (*i)++; if (*i < n) (*i)++; }
+        quant(p, i, n);
+        continue;
+      }
+      ch = e;
+      *i += 2;
+    } else {
+      if (!lit_char(c)) { flush(best, run, &rl, tmp); (*i)++; continue; }
+      ch = c;
+      (*i)++;
+    }
+    ch = lc(ch);
+    if (*i < n && (p[*i] == '?' || p[*i] == '*' || p[*i] == '{')) {
+      flush(best, run, &rl, tmp);       /* this character may be absent */
+      quant(p, i, n);
+      continue;
+    }
+    if (rl < LIT_LEN) run[rl++] = (char)ch;
+    if (*i < n && p[*i] == '+') { flush(best, run, &rl, tmp); quant(p, i, n); }
   }
-  /* a run that ended in a UTF-8 sequence cut short would never match */
-  while (bl && ((unsigned char)best[bl - 1] & 0x80)) {
-    size_t k = bl;
-    while (k && ((unsigned char)best[k - 1] & 0xc0) == 0x80) k--;
-    if (k && ((unsigned char)best[k - 1] & 0xc0) == 0xc0) {
-      unsigned char lead = (unsigned char)best[k - 1];
-      size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-      if (bl - (k - 1) == want) break;
-      bl = k - 1;
-    } else bl = k ? k - 1 : 0;
+  flush(best, run, &rl, tmp);
+  free(tmp);
+}
+
+/* Alternatives up to ')' or the end: the union of their sets. */
+static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level)
+{
+  struct cond *one = malloc(sizeof *one);
+  out->any = 0;
+  out->n = 0;
+  if (!one) { out->any = 1; return; }
+  for (;;) {
+    int k;
+    seq(p, i, n, one, level);
+    if (one->any || out->n + one->n > LIT_MAX) out->any = 1;
+    else
+      for (k = 0; k < one->n; k++) memcpy(out->lit[out->n++], one->lit[k], LIT_LEN + 1);
+    if (*i < n && p[*i] == '|') { (*i)++; continue; }
+    break;
   }
-  best[bl] = 0;
-  memcpy(lit, bl >= 3 ? best : "", bl >= 3 ? bl + 1 : 1);
+  if (!out->n) out->any = 1;
+  free(one);
+}
+
+/* The literal set of pattern pat as "lit\0lit\0\0" (malloc'd), or 0. */
+static char *literals(const char *pat)
+{
+  struct cond *c = malloc(sizeof *c);
+  size_t i = 0, n = strlen(pat), len = 1;
+  char *out = 0, *o;
+  int k;
+  if (!c) return 0;
+  alt(pat, &i, n, c, 0);
+  if (!c->any && i == n) {
+    for (k = 0; k < c->n; k++) len += strlen(c->lit[k]) + 1;
+    if ((out = malloc(len)) != 0) {
+      for (o = out, k = 0; k < c->n; k++) {
+        size_t l = strlen(c->lit[k]);
+        memcpy(o, c->lit[k], l + 1);
+        o += l + 1;
+      }
+      *o = 0;
+    }
+  }
+  free(c);
+  return out;
+}
+
+static unsigned gram(const unsigned char *p)
+{
+  unsigned h = (unsigned)p[0] * 0x9e3779b1u ^ (unsigned)p[1] * 0x85ebca6bu ^ (unsigned)p[2] * 0xc2b2ae35u;
+  return (h ^ (h >> 15)) & (GRAM_BITS - 1);
+}
+
+static void grams(unsigned char *bits, const char *s, size_t n)
+{
+  size_t i;
+  memset(bits, 0, GRAM_BITS / 8);
+  for (i = 0; i + 3 <= n; i++) {
+    unsigned g = gram((const unsigned char *)s + i);
+    bits[g >> 3] |= (unsigned char)(1u << (g & 7));
+  }
+}
+
+/* Can any literal of the set occur in the subject whose grams are bits? */
+static int may_match(const char *lits, const unsigned char *bits)
+{
+  while (*lits) {
+    size_t l = strlen(lits), i;
+    for (i = 0; i + 3 <= l; i++) {
+      unsigned g = gram((const unsigned char *)lits + i);
+      if (!(bits[g >> 3] & (1u << (g & 7)))) break;
+    }
+    if (i + 3 > l) return 1;
+    lits += l + 1;
+  }
+  return 0;
 }
 
 static void say(char *err, size_t errn, const char *file, int line, const char *what)
@@ -202,7 +372,7 @@ static int compile(struct rule *r, const char *file, int line, const char *pat,
   pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* no JIT: the interpreter */
   r->file = file;
   r->line = line;
-  required_literal(pat, r->lit);
+  r->lits = literals(pat);
   return 0;
 }
 
@@ -308,8 +478,8 @@ void classify_free(struct classify *c)
 {
   size_t i;
   if (!c) return;
-  for (i = 0; i < c->nrules; i++) pcre2_code_free(c->rules[i].re);
-  for (i = 0; i < c->nstages; i++) pcre2_code_free(c->stages[i].re);
+  for (i = 0; i < c->nrules; i++) { pcre2_code_free(c->rules[i].re); free(c->rules[i].lits); }
+  for (i = 0; i < c->nstages; i++) { pcre2_code_free(c->stages[i].re); free(c->stages[i].lits); }
   free(c->rules);
   free(c->stages);
   free(c);
@@ -420,32 +590,15 @@ static size_t normalise(char *out, size_t outn, const char *t, int code)
   return o;
 }
 
-static int find_lit(const char *s, size_t n, const char *lit)
-{
-  size_t ln = strlen(lit), i;
-  if (ln > n) return 0;
-  for (i = 0; i + ln <= n; i++) {
-    const char *p = memchr(s + i, lit[0], n - ln - i + 1), *q;
-    size_t k;
-    if (!p) break;
-    i = (size_t)(p - s);
-    q = s + i;
-    for (k = 1; k < ln; k++)
-      if (q[k] != lit[k]) break;
-    if (k == ln) return 1;
-  }
-  return 0;
-}
-
-/* First rule of v[0..n) matching s (lower: s lowercased), or -1;
-   -2 when the "@enhanced" directive comes first. */
-static long first_match(const struct rule *v, size_t n, const char *s, const char *lower,
+/* First rule of v[from..n) matching s, or -1; -2 - i when the
+   "@enhanced" directive at i comes first. */
+static long first_match(const struct rule *v, size_t n, const char *s, const unsigned char *bits,
                         size_t len, pcre2_match_data *md, size_t from)
 {
   size_t i;
   for (i = from; i < n; i++) {
     if (!v[i].re) return -2 - (long)i;
-    if (v[i].lit[0] && !find_lit(lower, len, v[i].lit)) continue;
+    if (v[i].lits && !may_match(v[i].lits, bits)) continue;
     if (pcre2_match(v[i].re, (PCRE2_SPTR)s, len, 0, 0, md, 0) >= 0) return (long)i;
   }
   return -1;
@@ -479,6 +632,7 @@ static void lower(char *d, const char *s, size_t n)
 int classify(const struct classify *c, const struct classify_in *in, struct classify_out *out)
 {
   char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], low[SUBJ_MAX], tenh[16], cbuf[8];
+  unsigned char bits[GRAM_BITS / 8];
   const char *t = in->text ? in->text : "";
   int tcode, n, cls;
   long m;
@@ -505,7 +659,8 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
     n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
     len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
     lower(low, subj, len);
-    m = first_match(c->stages, c->nstages, subj, low, len, md, 0);
+    grams(bits, low, len);
+    m = first_match(c->stages, c->nstages, subj, bits, len, md, 0);
     if (m >= 0) snprintf(out->stage, sizeof out->stage, "%s", stage_names[c->stages[m].status]);
   }
 
@@ -518,6 +673,7 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
                in->dtype && in->dtype[0] ? in->dtype : "-", text);
   len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
   lower(low, subj, len);
+  grams(bits, low, len);
 
   /* success is not an error, whatever the text says */
   cls = out->code ? out->code / 100 : out->enhanced[0] ? out->enhanced[0] - '0' : 0;
@@ -528,7 +684,7 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
     return 0;
   }
 
-  m = first_match(c->rules, c->nrules, subj, low, len, md, 0);
+  m = first_match(c->rules, c->nrules, subj, bits, len, md, 0);
   while (m <= -2) {                     /* the "@enhanced" directive */
     size_t at = (size_t)(-2 - m);
     int s = enh_lookup(c, out->enhanced);
@@ -538,7 +694,7 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
       snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
       return 0;
     }
-    m = first_match(c->rules, c->nrules, subj, low, len, md, at + 1);
+    m = first_match(c->rules, c->nrules, subj, bits, len, md, at + 1);
   }
   pcre2_match_data_free(md);
   if (m >= 0) {

@@ -212,7 +212,8 @@ int dkim_from_domain(const char *head, size_t hn, struct buf *out)
       return errno = EINVAL, -1;
     dom = (unsigned char *)ace;
   }
-  r = dkimkey_domain_ok((char *)dom) ? buf_set(out, dom, strlen((char *)dom)) : (errno = EINVAL, -1);
+  if (dkimkey_domain_ok((char *)dom)) r = buf_set(out, dom, strlen((char *)dom));
+  else r = (errno = EINVAL, -1);
   idn2_free(ace);
   return r;
 }

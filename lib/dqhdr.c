@@ -231,7 +231,11 @@ int dqhdr_decode(const char *v, size_t n, struct buf *out)
       if (flush(&raw, cs, out) == -1) { r = -1; break; }
       memcpy(cs, wcs, sizeof cs);
     }
-    d = word_decode(p[j + 1], p + tstart, tend - tstart, &raw);
+    {
+      size_t before = raw.len;
+      d = word_decode(p[j + 1], p + tstart, tend - tstart, &raw);
+      if (d == 1) buf_trunc(&raw, before);    /* a bad word leaves nothing behind */
+    }
     if (d == -1) { r = -1; break; }
     if (d == 1) goto plain;
     /* White space between two encoded words is dropped (RFC 2047 6.2). */

@@ -13,9 +13,9 @@ SINK_PORT=$(free_port); SMTP_PORT=$(free_port)
 cmcctl tenant add crash >/dev/null
 cmcctl net add crash 127.0.0.1 >/dev/null
 cmcctl route add crash '*' "127.0.0.1:$SINK_PORT" >/dev/null
-bg tcpserver -q -R -H -c 100 127.0.0.1 "$SINK_PORT" "$BIN/mail-sink" -d "$SINK"
+bg tcpserver -q -R -H -c 100 127.0.0.1 "$SINK_PORT" "$BIN/mail-sink" -d "$SINK" 2>>"$TMPD/sink.log"
 SINK_PID=$!
-bg tcpserver -q -R -H -c 100 127.0.0.1 "$SMTP_PORT" "$BIN/smtp-recv"
+bg tcpserver -q -R -H -c 100 127.0.0.1 "$SMTP_PORT" "$BIN/smtp-recv" 2>>"$TMPD/smtp.log"
 SMTPD_PID=$!
 export CMC_RETRY_INTERVAL=1
 # deliver restarted as s6 would after every kill

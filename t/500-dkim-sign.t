@@ -13,7 +13,7 @@
 [ -x /usr/sbin/opendkim-testmsg ] || skip_all "opendkim-tools not installed"
 $PY -c 'import dkim, dns.resolver' 2>/dev/null || skip_all "python3-dkim or python3-dnspython missing"
 command -v cc >/dev/null || skip_all "no C compiler for the resolver shim"
-plan 141
+plan 153
 
 CMC_HOME=$TMPD/home; export CMC_HOME
 unset CMC_RESOLVER
@@ -101,7 +101,11 @@ def txt(name, timeout=5):
     except Exception:
         return None
 for f in sys.argv[2:]:
-    print(f.rsplit("/", 1)[-1], "pass" if dkim.verify(open(f, "rb").read(), dnsfunc=txt) else "fail")
+    try:
+        res = "pass" if dkim.verify(open(f, "rb").read(), dnsfunc=txt) else "fail"
+    except Exception as e:
+        res = "error %s" % e
+    print(f.rsplit("/", 1)[-1], res)
 PYEOF
 }
 
@@ -118,7 +122,7 @@ def sample(domain, kind):
     if kind == "plain":
         h += ["Subject: plain text", "MIME-Version: 1.0",
               "Content-Type: text/plain; charset=us-ascii",
-              "Content-Description :  odd \t white   space\t "]
+              "Content-Description:  odd \t white   space\t "]
         body = ["Hello,", "", "a plain message.", "  indented  line with   spaces  ", "", "", ""]
     elif kind == "8bit":
         h += ["Subject: 8-bit テスト subject", "MIME-Version: 1.0",

@@ -21,7 +21,8 @@ BGPIDS=""
 cleanup() {
   for p in $BGPIDS; do kill -TERM "$p" 2>/dev/null; done
   for p in $BGPIDS; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  [ -n "$KEEP" ] || rm -rf "$TMPD"
+  # a killed server may still be finishing a write: try twice
+  [ -n "$KEEP" ] || rm -rf "$TMPD" 2>/dev/null || { sleep 1; rm -rf "$TMPD"; }
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

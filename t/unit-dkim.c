@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "dkim.h"
 #include "dkimdns.h"
+#include "dkimed.h"
 #include "dkimkey.h"
 #include "tap.h"
 #include "tbl.h"
@@ -110,7 +111,7 @@ int main(void)
   size_t i, j;
   int n;
 
-  plan(75);
+  plan(86);
   /* names */
   ok(dkimkey_tenant_ok("t1") && dkimkey_tenant_ok("a-b_c") && !dkimkey_tenant_ok("T1")
      && !dkimkey_tenant_ok("-a") && !dkimkey_tenant_ok(""), "tenant names");
@@ -134,6 +135,22 @@ int main(void)
   ok(from_is("From: a@x.test\r\nFrom: b@x.test\r\n", 0), "two From fields refused");
   ok(from_is("From: nobody\r\n", 0), "From without domain refused");
   ok(from_is("Subject: x\r\n", 0), "no From refused");
+
+  /* relaxed canonicalisation (RFC 6376 3.4.5's example, and edges) */
+#define CANON_F(in, want) \
+  (buf_trunc(&why, 0), dkimed_canon_field(in, strlen(in), &why) == 0 && !strcmp(why.s, want))
+#define CANON_B(in, want) \
+  (buf_trunc(&why, 0), dkimed_canon_body(in, strlen(in), &why) == 0 \
+   && !strcmp(why.s ? why.s : "", want))
+  ok(CANON_F("A: X", "a:X\r\n"), "canon field: A: X");
+  ok(CANON_F("B : Y\t\r\n\tZ  ", "b:Y Z\r\n"), "canon field: B : Y <TAB> folded Z");
+  ok(CANON_F("Subj:\n  a \n\tb", "subj:a b\r\n"), "canon field: LF folding");
+  ok(CANON_B(" C \r\nD \t E\r\n\r\n\r\n", " C\r\nD E\r\n"), "canon body: RFC example");
+  ok(CANON_B(" C \nD \t E\n\n\n", " C\r\nD E\r\n"), "canon body: LF lines");
+  ok(CANON_B("abc", "abc\r\n"), "canon body: CRLF added");
+  ok(CANON_B("\r\n \r\n\t\n", ""), "canon body: blank lines only: empty");
+  ok(CANON_B("", ""), "canon body: empty");
+  buf_trunc(&why, 0);
 
   /* record comparison */
   memset(&got, 0, sizeof got);
@@ -216,6 +233,19 @@ int main(void)
   ok(verifies(&ed, &sig, MSG("ed.test")), "Ed25519 signature verifies");
   ok(!verifies(&ed, &sig, MSG("ed.test") "x"), "Ed25519: changed body fails");
   ok(!verifies(&rsa, &sig, MSG("ed.test")), "Ed25519 signature does not verify with another key");
+
+  /* a field present twice: both signed, bottom-up, for either algorithm */
+  {
+    const char *two = "From: a@ed.test\r\nCc: one@example.org\r\nCc: two@example.org\r\n"
+                      "Subject: two\r\n\r\nb\r\n";
+    const char *swapped = "From: a@ed.test\r\nCc: two@example.org\r\nCc: one@example.org\r\n"
+                          "Subject: two\r\n\r\nb\r\n";
+    buf_trunc(&sig, 0);
+    ok(dkim_signer_sign(s, "t1", two, strlen(two), &sig) == DKIM_RC_SIGNED
+       && strstr(sig.s, "h=From:Cc:Cc:Subject:from;"), "Ed25519: both Cc in h=");
+    ok(verifies(&ed, &sig, two), "Ed25519: two Cc verify");
+    ok(!verifies(&ed, &sig, swapped), "Ed25519: Cc fields swapped: fails");
+  }
 
   /* outcomes */
   buf_trunc(&sig, 0);
