@@ -107,12 +107,16 @@ static int quant(const char *p, size_t *i, size_t n)
   return opt;
 }
 
+/* Text every subject contains: a literal inside it filters nothing. */
+static const char always[] = " stage= code= enh= action= type= text= ";
+
 static int score(const struct cond *c)
 {
   int i, min = 1000;
   if (c->any || !c->n) return -1;
   for (i = 0; i < c->n; i++) {
     int l = (int)strlen(c->lit[i]);
+    if (strstr(always, c->lit[i])) return -1;
     if (l < min) min = l;
   }
   return min * 1000 - c->n;
@@ -235,7 +239,7 @@ static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level)
   for (;;) {
     int k;
     seq(p, i, n, one, level);
-    if (one->any || out->n + one->n > LIT_MAX) out->any = 1;
+    if (one->any || score(one) < 0 || out->n + one->n > LIT_MAX) out->any = 1;
     else
       for (k = 0; k < one->n; k++) memcpy(out->lit[out->n++], one->lit[k], LIT_LEN + 1);
     if (*i < n && p[*i] == '|') { (*i)++; continue; }
