@@ -18,7 +18,8 @@
 #include "home.h"
 #include "io.h"
 
-#define USAGE "usage: classify-bounce [-x] [-d dir] [file ...] | classify-bounce [-x] [-d dir] -r [-s stage] [reply ...]"
+#define USAGE "usage: classify-bounce [-x] [-d dir] [-l | file ...] | classify-bounce [-x] [-d dir] -r [-s stage] [reply ...]"
+#define NAME_MAX_LEN 4096
 #define EXIT_NOTBOUNCE 2
 #define REPLY_MAX 65536
 
@@ -89,6 +90,42 @@ static int one_message(const struct classify *c, struct bounce *b, const char *n
   return 0;
 }
 
+/* The worst of two outcomes: 111, then 100, then 2, then 0. */
+static int worst(int a, int b)
+{
+  if (a == EXIT_TEMP || b == EXIT_TEMP) return EXIT_TEMP;
+  if (a == EXIT_PERM || b == EXIT_PERM) return EXIT_PERM;
+  return a ? a : b;
+}
+
+static int one_file(const struct classify *c, struct bounce *b, struct buf *m,
+                    const char *path, int show_name)
+{
+  m->len = 0;
+  if (file_read(path, m, BOUNCE_MSG_MAX) == -1) {
+    if (errno == EFBIG) { warn("message too large: ", path); return EXIT_PERM; }
+    warn_sys("unable to read ", path);
+    return errno_is_temp(errno) ? EXIT_TEMP : EXIT_PERM;
+  }
+  return one_message(c, b, show_name ? path : 0, m->s ? m->s : "", m->len);
+}
+
+/* -l: the file names come on fd 0, one a line. */
+static int each_listed(const struct classify *c, struct bounce *b, struct buf *m)
+{
+  char name[NAME_MAX_LEN];
+  int rc = 0;
+  while (fgets(name, sizeof name, stdin)) {
+    size_t l = strlen(name);
+    if (l && name[l - 1] == '\n') name[--l] = 0;
+    else if (l == sizeof name - 1) die(EXIT_PERM, "file name too long", 0);
+    if (!l) continue;
+    rc = worst(rc, one_file(c, b, m, name, 1));
+  }
+  if (ferror(stdin)) die_sys(EXIT_TEMP, "unable to read file names", 0);
+  return rc;
+}
+
 static int reply_mode(const struct classify *c, const char *stage, char **argv, int argc)
 {
   struct buf t = BUF_ZERO;
@@ -130,11 +167,12 @@ int main(int argc, char **argv)
   struct classify *c;
   struct bounce *b;
   struct buf m = BUF_ZERO;
-  int opt, reply = 0, rc = 0, i;
+  int opt, reply = 0, list = 0, rc = 0, i;
   prog = "classify-bounce";
-  while ((opt = getopt(argc, argv, "d:rs:x")) != -1)
+  while ((opt = getopt(argc, argv, "d:lrs:x")) != -1)
     switch (opt) {
     case 'd': dirarg = optarg; break;
+    case 'l': list = 1; break;
     case 'r': reply = 1; break;
     case 's': stage = optarg; break;
     case 'x': explain = 1; break;
@@ -142,7 +180,7 @@ int main(int argc, char **argv)
     }
   argc -= optind;
   argv += optind;
-  if (stage && !reply) die(EXIT_PERM, USAGE, 0);
+  if ((stage && !reply) || (list && (reply || argc))) die(EXIT_PERM, USAGE, 0);
   dir = rule_dir(dirarg, dirbuf, sizeof dirbuf);
   if (!dir) die(EXIT_TEMP, "unable to find the rule directory (etc/classify or templates/classify)", 0);
   if (classify_load(&c, dir, err, sizeof err) == -1)
@@ -152,24 +190,15 @@ int main(int argc, char **argv)
     b = malloc(sizeof *b);
     if (!b) die_sys(EXIT_TEMP, "out of memory", 0);
     bounce_init(b);
-    if (!argc) {
+    if (list) rc = each_listed(c, b, &m);
+    else if (!argc) {
       if (read_all(0, &m, BOUNCE_MSG_MAX) == -1) {
         if (errno == EFBIG) die(EXIT_PERM, "message too large", 0);
         die_sys(EXIT_TEMP, "unable to read message", 0);
       }
       rc = one_message(c, b, 0, m.s ? m.s : "", m.len);
     }
-    for (i = 0; i < argc; i++) {
-      int r;
-      m.len = 0;
-      if (file_read(argv[i], &m, BOUNCE_MSG_MAX) == -1) {
-        if (errno == EFBIG) { warn("message too large: ", argv[i]); r = EXIT_PERM; }
-        else { warn_sys("unable to read ", argv[i]); r = errno_is_temp(errno) ? EXIT_TEMP : EXIT_PERM; }
-      } else
-        r = one_message(c, b, argc > 1 ? argv[i] : 0, m.s ? m.s : "", m.len);
-      /* the worst outcome wins: 111, then 100, then 2 */
-      if (r == EXIT_TEMP || (r == EXIT_PERM && rc != EXIT_TEMP) || (r == EXIT_NOTBOUNCE && !rc)) rc = r;
-    }
+    for (i = 0; i < argc; i++) rc = worst(rc, one_file(c, b, &m, argv[i], argc > 1));
     bounce_free(b);
     free(b);
   }

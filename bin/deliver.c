@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include "die.h"
 #include "dns.h"
+#include "dqdb.h"
 #include "dq.h"
 #include "dqsched.h"
 #include "dqwork.h"
@@ -54,6 +55,7 @@ static struct worker **workers;
 static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
 static int selfpipe[2] = { -1, -1 }, trigfd = -1;
 static volatile sig_atomic_t got_term;
+static int dirty = 1;                /* something changed: plan again */
 
 static void on_signal(int sig)
 {
@@ -199,6 +201,7 @@ static void results(struct worker *w)
     }
     start = i + 1;
   }
+  if (b.n) dirty = 1;
   if (dqsched_batch_commit(&q, &b) == -1) die_sys(EXIT_TEMP, "unable to record results", 0);
   if (start) {
     memmove(w->in.s, w->in.s + start, w->in.len - start);
@@ -246,6 +249,7 @@ static void workers_reap(void)
     buf_free(&w->in);
     free(w);
     workers[i--] = workers[--nworkers];
+    dirty = 1;                       /* a free slot */
   }
 }
 
@@ -266,7 +270,7 @@ int main(int argc, char **argv)
   static struct sockaddr_in resolver;
   int have_resolver = 0, opt;
   const char *qdomain = 0;
-  long long next_scan = 0;
+  long long next_scan = 0, next_due = 0;
   struct sigaction sa;
   prog = "deliver";
   while ((opt = getopt(argc, argv, "q:")) != -1) {
@@ -316,27 +320,34 @@ int main(int argc, char **argv)
   /* O_RDWR: the FIFO then always has a writer (us), so it never reads EOF. */
   trigfd = open(trig, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (trigfd == -1) die_sys(EXIT_TEMP, "unable to open ", trig);
-  if (dqsched_open(&q, spooldir, dbdir) == -1) die_sys(EXIT_TEMP, "unable to open ", dbdir);
+  if (dqdb_open(&q, spooldir, dbdir) == -1) die_sys(EXIT_TEMP, "unable to open ", dbdir);
   q.log = log_line;
   q.warn = warn_line;
   q.period = (long long)envnum("CMC_RETRY_PERIOD", DQ_RETRY_PERIOD_DEFAULT, 0, 10u * 365 * 86400);
   q.interval = (long long)envnum("CMC_RETRY_INTERVAL", DQ_RETRY_INTERVAL_DEFAULT, 1, 86400);
-  if (dqsched_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
+  if (dqdb_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
   fprintf(stderr, "start maxprocs=%zu maxconn=%zu\n", maxprocs, maxconn);
 
   for (;;) {
     struct pollfd *pfd;
     size_t i, n = 0;
-    long long now = now_s(), next = 0, wait_ms = WAIT_MAX;
+    long long now = now_s(), wait_ms = WAIT_MAX;
     char junk[512];
     if (got_term && nworkers == 0) break;
     if (!got_term) {
       if (now >= next_scan) {
-        if (dqsched_pickup(&q) == -1) die_sys(EXIT_TEMP, "unable to take new mail", 0);
+        long got = dqdb_pickup(&q);
+        if (got == -1) die_sys(EXIT_TEMP, "unable to take new mail", 0);
+        if (got > 0) dirty = 1;
         next_scan = now + SCAN_INTERVAL;
       }
-      dispatch(now, &next);
-      if (next && (next - now) * 1000 < wait_ms) wait_ms = next > now ? (next - now) * 1000 : 0;
+      /* Planning walks the whole queue: only when it can change something. */
+      if ((dirty || (next_due && now >= next_due)) && nworkers < maxprocs) {
+        dirty = 0;
+        dispatch(now, &next_due);
+      }
+      if (next_due && (next_due - now) * 1000 < wait_ms)
+        wait_ms = next_due > now ? (next_due - now) * 1000 : 0;
       if ((next_scan - now) * 1000 < wait_ms) wait_ms = (next_scan - now) * 1000;
     }
     pfd = calloc(nworkers + 2, sizeof *pfd);
@@ -366,7 +377,7 @@ int main(int argc, char **argv)
     }
     workers_reap();
   }
-  dqsched_close(&q);
+  dqdb_close(&q);
   smtpc_tls_ctx_free(wcfg.tls_ctx);
   free(workers);
   fprintf(stderr, "stop\n");

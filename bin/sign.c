@@ -27,6 +27,7 @@
 static int put_field(const struct buf *sig, int lf)
 {
   size_t i, start = 0;
+  if (sig->len == 0) return 0;
   if (!lf) return write_all(1, sig->s, sig->len);
   for (i = 0; i + 1 < sig->len; i++)
     if (sig->s[i] == '\r' && sig->s[i + 1] == '\n') {

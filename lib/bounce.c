@@ -25,10 +25,18 @@ static int is_domain(int c) { return is_alnum(c) || c == '.' || c == '-' || c ==
 static long ci_find(const char *h, size_t n, const char *needle)
 {
   size_t nn = strlen(needle), i;
+  int c0, u0;
   if (!nn || nn > n) return nn ? -1 : 0;
+  c0 = needle[0];
+  u0 = c0 >= 'a' && c0 <= 'z' ? c0 - 32 : c0;
   for (i = 0; i + nn <= n; i++) {
     size_t k;
-    if (lc((unsigned char)h[i]) != needle[0]) continue;
+    /* jump to the next place the first character is, either case */
+    const char *a = memchr(h + i, c0, n - nn + 1 - i);
+    const char *b = u0 != c0 ? memchr(h + i, u0, (size_t)((a ? a : h + n - nn + 1) - (h + i))) : 0;
+    if (b) a = b;
+    if (!a) return -1;
+    i = (size_t)(a - h);
     for (k = 1; k < nn; k++)
       if (lc((unsigned char)h[i + k]) != needle[k]) break;
     if (k == nn) return (long)i;
@@ -40,20 +48,27 @@ static long ci_find(const char *h, size_t n, const char *needle)
    at a UTF-8 character boundary when it does not fit. */
 static void put_line(char *dst, size_t dn, const char *s, size_t n)
 {
-  size_t i, o = 0;
+  size_t i = 0, o = 0;
   int sp = 0;
-  for (i = 0; i < n && o + 1 < dn; i++) {
+  if (!dn) return;
+  while (i < n && o + 1 < dn) {
     unsigned char c = (unsigned char)s[i];
-    if (is_ws(c) || c < 32 || c == 127) { sp = 1; continue; }
+    size_t j;
+    if (c <= 32 || c == 127) { sp = 1; i++; continue; }
     if (sp && o) {
       if (o + 2 >= dn) break;
       dst[o++] = ' ';
     }
     sp = 0;
-    dst[o++] = (char)c;
+    /* a run of ordinary characters at once */
+    for (j = i; j < n && (unsigned char)s[j] > 32 && s[j] != 127; j++) ;
+    if (j - i > dn - 1 - o) { memcpy(dst + o, s + i, dn - 1 - o); i += dn - 1 - o; o = dn - 1; break; }
+    memcpy(dst + o, s + i, j - i);
+    o += j - i;
+    i = j;
   }
   if (i < n)                        /* cut: do not leave half a character */
-    while (o && ((unsigned char)dst[o - 1] & 0xc0) == 0x80) o--, (void)0;
+    while (o && ((unsigned char)dst[o - 1] & 0xc0) == 0x80) o--;
   if (i < n && o && (unsigned char)dst[o - 1] >= 0xc0) o--;
   dst[o] = 0;
 }
@@ -277,7 +292,7 @@ static size_t cut_original(const char *t, size_t n)
     const char *q = p;
     size_t qn = ln;
     while (qn && (*q == ' ' || *q == '\t')) q++, qn--;
-    if (qn >= 8) {
+    if (qn >= 8 && strchr("-ocm|tr-dxa", lc((unsigned char)q[0]))) {
       int c0 = lc((unsigned char)q[0]);
       for (i = 0; orig_marks[i]; i++)
         if (orig_marks[i][0] == c0 && prefix(q, qn, orig_marks[i])) return (size_t)(p - t);
@@ -664,35 +679,32 @@ static void inline_rcpt(struct bounce *b)
   if (have && (r = rcpt_new(b)) != 0) put_addr(r->addr, t + first_as, first_ae - first_as);
 }
 
-/* The paragraph of the text that names addr (or the whole text). */
+/* The text about addr: from the paragraph that names it (or the start)
+   through the next two, where MTAs put the transcript. */
 static void context_for(struct bounce *b, struct bounce_rcpt *r)
 {
-  const char *t = b->text.s;
+  const char *t = b->text.s, *s, *e, *end;
+  char low[BOUNCE_ADDR_MAX];
+  size_t i;
   long at;
+  int paras = 0;
   if (!t) return;
-  at = -1;
-  if (b->nrcpt > 1) {                 /* ci_find wants a lowercase needle */
-    char low[BOUNCE_ADDR_MAX];
-    size_t i;
-    for (i = 0; r->addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)r->addr[i]);
-    low[i] = 0;
-    at = ci_find(t, b->text.len, low);
-  }
-  if (at < 0) {
-    put_line(r->ctx, sizeof r->ctx, t, b->text.len);
-    return;
-  }
-  {
-    const char *s = t + at, *e = s, *end = t + b->text.len;
-    while (s > t && s[-1] != '\n') s--;
-    while (e < end) {
-      const char *nl = memchr(e, '\n', (size_t)(end - e));
-      if (!nl) { e = end; break; }
-      if (nl + 1 < end && nl[1] == '\n') { e = nl; break; }
-      e = nl + 1;
+  for (i = 0; r->addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)r->addr[i]);
+  low[i] = 0;
+  at = ci_find(t, b->text.len, low);     /* ci_find wants a lowercase needle */
+  s = at < 0 ? t : t + at;
+  end = t + b->text.len;
+  while (s > t && s[-1] != '\n') s--;
+  for (e = s; e < end && paras < 3 && (size_t)(e - s) < BOUNCE_CTX_MAX;) {
+    const char *nl = memchr(e, '\n', (size_t)(end - e));
+    if (!nl) { e = end; break; }
+    if (nl + 1 < end && nl[1] == '\n') {
+      paras++;
+      while (nl + 1 < end && nl[1] == '\n') nl++;
     }
-    put_line(r->ctx, sizeof r->ctx, s, (size_t)(e - s));
+    e = nl + 1;
   }
+  put_line(r->ctx, sizeof r->ctx, s, (size_t)(e - s));
 }
 
 /* ---- what kind of message ---- */
@@ -937,6 +949,8 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
          what there is, else the paragraph about r */
       if (b->text.s && reply_lines(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
         memcpy(r->diag, alt, sizeof alt);
+      else if (!r->diag[0] && b->nrcpt == 1 && b->text.s)
+        put_line(r->diag, sizeof r->diag, b->text.s, b->text.len);
       else if (!r->diag[0])
         add_line(r->diag, sizeof r->diag, r->ctx, strlen(r->ctx));
     }

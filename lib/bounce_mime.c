@@ -76,7 +76,7 @@ int mime_field_next(const char **pp, const char *end, struct mime_field *f)
 
 int mime_field_is(const struct mime_field *f, const char *name)
 {
-  return ieq(f->name, f->nlen, name);
+  return lc((unsigned char)f->name[0]) == name[0] && ieq(f->name, f->nlen, name);
 }
 
 int mime_unfold(struct buf *out, const char *v, size_t n)
@@ -175,13 +175,16 @@ static int delim(const struct mime_parts *it, const char *p)
 /* The next delimiter line at or after p: its start, or end. */
 static const char *next_delim(const struct mime_parts *it, const char *p, int *kind)
 {
+  const char *start = p;
   *kind = 0;
+  /* a delimiter is "--" at a line start; base64 has no '-' at all, so
+     looking for '-' skips encoded attachments quickly */
   while (p < it->end) {
-    const char *nl;
-    if ((*kind = delim(it, p)) != 0) return p;
-    nl = memchr(p, '\n', (size_t)(it->end - p));
-    if (!nl) break;
-    p = nl + 1;
+    const char *d = memchr(p, '-', (size_t)(it->end - p));
+    if (!d) break;
+    if ((d == start || d[-1] == '\n') && (*kind = delim(it, d)) != 0) return d;
+    p = d + 1;
+    while (p < it->end && *p == '-') p++;   /* a line of dashes */
   }
   *kind = 0;
   return it->end;
@@ -335,28 +338,19 @@ static int ascii(const char *cs, const char *p, size_t n)
   return 1;
 }
 
-int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const char *p, size_t n)
+/* Convert p[0..n) from cs, appending to out.  1 if every byte converted,
+   0 if some were kept as they were, -1 ENOMEM or no such charset. */
+static int convert(struct buf *out, struct mime_convs *cv, const char *cs, const char *p, size_t n)
 {
-  const char *cs = charset ? charset : "";
   iconv_t cd;
-  char *in;
+  char *in, *o;
   size_t inleft, room;
-  int cached;
-  if (memchr(p, 0x1b, n) && (strstr(cs, "2022") || is_plain(cs)))
-    cs = "ISO-2022-JP";             /* JIS escapes, labelled or not */
-  else if (is_plain(cs) || ascii(cs, p, n))
-    return buf_add(out, p, n);
-  if (ieq(cs, strlen(cs), "x-sjis") || ieq(cs, strlen(cs), "shift-jis")
-      || ieq(cs, strlen(cs), "sjis"))
-    cs = "SHIFT_JIS";
-  else if (ieq(cs, strlen(cs), "iso-2022-jp"))
-    cs = "ISO-2022-JP-3";           /* a superset that also takes JIS X 0213 */
+  int cached, clean = 1;
   cd = conv_open(cv, cs, &cached);
-  if (cd == (iconv_t)-1) return buf_add(out, p, n);
+  if (cd == (iconv_t)-1) return errno = EINVAL, -1;
   in = (char *)(size_t)p;           /* iconv's prototype is not const */
   inleft = n;
   while (inleft) {
-    char *o;
     size_t r;
     if (buf_ready(out, inleft * 2 + 16) == -1) { if (!cached) iconv_close(cd); return -1; }
     o = out->s + out->len;
@@ -366,18 +360,57 @@ int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const
     if (r != (size_t)-1) break;
     if (errno == E2BIG) continue;
     /* EILSEQ or EINVAL: keep the byte as it is and go on */
+    clean = 0;
     out->s[out->len++] = *in == 0x1b ? '?' : *in;
     in++;
     inleft--;
   }
-  {
-    char *o = out->s + out->len;
-    room = out->cap - out->len - 1;
-    iconv(cd, 0, 0, &o, &room);     /* shift back to the initial state */
-    out->len = (size_t)(o - out->s);
-  }
-  if (!cached) iconv_close(cd);
+  if (buf_ready(out, 16) == -1) { if (!cached) iconv_close(cd); return -1; }
+  o = out->s + out->len;
+  room = out->cap - out->len - 1;
+  iconv(cd, 0, 0, &o, &room);       /* shift back to the initial state */
+  out->len = (size_t)(o - out->s);
   out->s[out->len] = 0;
+  if (!cached) iconv_close(cd);
+  return clean;
+}
+
+int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const char *p, size_t n)
+{
+  const char *cs = charset ? charset : "";
+  size_t start = out->len;
+  int r, jp;
+  if (memchr(p, 0x1b, n) && (strstr(cs, "2022") || is_plain(cs)))
+    cs = "ISO-2022-JP";             /* JIS escapes, labelled or not */
+  else if (is_plain(cs) || ascii(cs, p, n))
+    return buf_add(out, p, n);
+  jp = ci_prefix(cs, "iso-2022-jp") || ci_prefix(cs, "euc-jp") || ci_prefix(cs, "shift")
+       || ci_prefix(cs, "x-sjis") || ci_prefix(cs, "sjis") || ci_prefix(cs, "cp932")
+       || ci_prefix(cs, "windows-31j") || ci_prefix(cs, "x-euc-jp");
+  if (ieq(cs, strlen(cs), "x-sjis") || ieq(cs, strlen(cs), "shift-jis")
+      || ieq(cs, strlen(cs), "sjis") || ieq(cs, strlen(cs), "shift_jis"))
+    cs = "CP932";                   /* what Windows and carriers really send */
+  else if (ieq(cs, strlen(cs), "iso-2022-jp"))
+    cs = "ISO-2022-JP-3";           /* a superset that also takes JIS X 0213 */
+  r = convert(out, cv, cs, p, n);
+  if (r == 1) return 0;
+  if (r == -1 && errno != EINVAL) return -1;
+  if (jp) {
+    /* Japanese mail is often labelled with the wrong one of the three */
+    static const char *const alt[] = { "EUC-JP", "CP932", 0 };
+    int i;
+    for (i = 0; alt[i]; i++) {
+      buf_trunc(out, start);
+      if ((r = convert(out, cv, alt[i], p, n)) == 1) return 0;
+      if (r == -1 && errno != EINVAL) return -1;
+    }
+  }
+  buf_trunc(out, start);
+  if (convert(out, cv, cs, p, n) == -1) {
+    if (errno != EINVAL) return -1;
+    buf_trunc(out, start);
+    return buf_add(out, p, n);      /* unknown charset: the bytes as they are */
+  }
   return 0;
 }
 

@@ -14,12 +14,21 @@
 
 #define ENH_MAX 512
 
+#define PATS_PER_LINE 8
+
+/* One compiled pattern, shared by every line that uses the same text. */
+struct pat {
+  pcre2_code *re;
+  char *src;
+  unsigned short *f1, *f2; /* prefilter sets (see literals()), or 0 */
+};
+
 struct rule {
-  pcre2_code *re;          /* 0: the "@enhanced" directive */
-  int status;              /* CLASSIFY_* or, for stages, an index into stage_names */
+  int status;              /* CLASSIFY_*, or for stages an index into stage_names; -1: @enhanced */
   int line;
   const char *file;
-  char *lits;              /* prefilter literals "a\0b\0\0", or 0: always run */
+  int n;                   /* patterns; all must match (those marked negated must not) */
+  int ref[PATS_PER_LINE];  /* pattern index << 1 | negated */
 };
 
 struct enh {
@@ -28,7 +37,13 @@ struct enh {
   int status;
 };
 
+#define DEFINES_MAX 256
+
 struct classify {
+  struct pat *pats;
+  size_t npats;
+  struct { char name[32]; int pat; } def[DEFINES_MAX];
+  size_t ndefs;
   struct rule *rules;
   size_t nrules;
   struct rule *stages;
@@ -75,7 +90,7 @@ static int valid_status(int s) { return (s >= 1 && s <= 9) || s == 99; }
 
 #define LIT_MAX  64             /* literals in one set */
 #define LIT_LEN  48             /* bytes kept of one literal */
-#define GRAM_BITS 16384
+#define GRAM_BITS 32768
 
 struct cond {
   int any;                      /* no constraint known */
@@ -110,31 +125,49 @@ static int quant(const char *p, size_t *i, size_t n)
 /* Text every subject contains: a literal inside it filters nothing. */
 static const char always[] = " stage= code= enh= action= type= text= ";
 
+/* Words in nearly every bounce: poor filters. */
+static const char *const common[] = {
+  "mail", "message", "user", "recipient", "address", "account", "delivery",
+  "deliver", "server", "domain", "error", "host", "the", "your", "this", "from",
+  "sender", "email", "e-mail", "not", "for", "and", "smtp", "mailbox", 0
+};
+
 static int score(const struct cond *c)
 {
-  int i, min = 1000;
+  int i, k, min = 1000;
   if (c->any || !c->n) return -1;
   for (i = 0; i < c->n; i++) {
-    int l = (int)strlen(c->lit[i]);
-    if (strstr(always, c->lit[i])) return -1;
+    const char *w = c->lit[i];
+    int l = (int)strlen(w);
+    if (strstr(always, w)) return -1;
+    while (*w == ' ') w++, l--;
+    while (l > 0 && w[l - 1] == ' ') l--;
+    for (k = 0; common[k]; k++)
+      if ((int)strlen(common[k]) == l && !memcmp(common[k], w, (size_t)l)) { l = 2; break; }
     if (l < min) min = l;
   }
   return min * 1000 - c->n;
 }
 
-static void take_best(struct cond *best, const struct cond *c)
+/* Keep the best two candidates: any match contains a literal of each. */
+static void take_best(struct cond *best, struct cond *second, const struct cond *c)
 {
-  if (score(c) > score(best)) memcpy(best, c, sizeof *c);
+  int sc = score(c);
+  if (sc > score(best)) {
+    if (second) memcpy(second, best, sizeof *c);
+    memcpy(best, c, sizeof *c);
+  } else if (second && sc > score(second))
+    memcpy(second, c, sizeof *c);
 }
 
-static void flush(struct cond *best, char *run, size_t *rl, struct cond *tmp)
+static void flush(struct cond *best, struct cond *second, char *run, size_t *rl, struct cond *tmp)
 {
   if (*rl >= 3) {
     tmp->any = 0;
     tmp->n = 1;
     memcpy(tmp->lit[0], run, *rl > LIT_LEN ? LIT_LEN : *rl);
     tmp->lit[0][*rl > LIT_LEN ? LIT_LEN : *rl] = 0;
-    take_best(best, tmp);
+    take_best(best, second, tmp);
   }
   *rl = 0;
 }
@@ -159,18 +192,19 @@ static void skip_group(const char *p, size_t *i, size_t n)
 static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level);
 
 /* One alternative: the best literal set of its parts. */
-static void seq(const char *p, size_t *i, size_t n, struct cond *best, int level)
+static void seq(const char *p, size_t *i, size_t n, struct cond *best, struct cond *second, int level)
 {
   char run[LIT_LEN + 1];
   size_t rl = 0;
   struct cond *tmp = malloc(sizeof *tmp);
   best->any = 1;
   best->n = 0;
+  if (second) { second->any = 1; second->n = 0; }
   if (!tmp) return;
   while (*i < n && p[*i] != '|' && p[*i] != ')') {
     int c = (unsigned char)p[*i], ch;
     if (c == '(') {
-      flush(best, run, &rl, tmp);
+      flush(best, second, run, &rl, tmp);
       if (*i + 1 < n && p[*i + 1] == '?') {
         char k = *i + 2 < n ? p[*i + 2] : 0, k2 = *i + 3 < n ? p[*i + 3] : 0;
         if (k == '=' || k == '!' || (k == '<' && (k2 == '=' || k2 == '!'))) {
@@ -183,11 +217,11 @@ static void seq(const char *p, size_t *i, size_t n, struct cond *best, int level
       if (level < 8) alt(p, i, n, tmp, level + 1);
       else { tmp->any = 1; while (*i < n && p[*i] != ')') (*i)++; }
       if (*i < n && p[*i] == ')') (*i)++;
-      if (!quant(p, i, n)) take_best(best, tmp);
+      if (!quant(p, i, n)) take_best(best, second, tmp);
       continue;
     }
     if (c == '[') {
-      flush(best, run, &rl, tmp);
+      flush(best, second, run, &rl, tmp);
       (*i)++;
       if (*i < n && p[*i] == '^') (*i)++;
       if (*i < n && p[*i] == ']') (*i)++;
@@ -196,14 +230,14 @@ static void seq(const char *p, size_t *i, size_t n, struct cond *best, int level
       quant(p, i, n);
       continue;
     }
-    if (c == '.') { flush(best, run, &rl, tmp); (*i)++; quant(p, i, n); continue; }
+    if (c == '.') { flush(best, second, run, &rl, tmp); (*i)++; quant(p, i, n); continue; }
     if (c == '^' || c == '$') { (*i)++; continue; }
-    if (c == '*' || c == '+' || c == '?' || c == '{') { flush(best, run, &rl, tmp); quant(p, i, n); continue; }
+    if (c == '*' || c == '+' || c == '?' || c == '{') { flush(best, second, run, &rl, tmp); quant(p, i, n); continue; }
     if (c == '\\') {
       int e = *i + 1 < n ? (unsigned char)p[*i + 1] : 0;
       if (e && strchr("bBAzZG", e)) { *i += 2; continue; }      /* zero width */
       if (!e || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
-        flush(best, run, &rl, tmp);     /* \d \s \x.. \p{..}: some character */
+        flush(best, second, run, &rl, tmp);     /* \d \s \x.. \p{..}: some character */
         *i += 2;
         if (*i < n && p[*i] == '{') { while (*i < n && p[*i] != '}') (*i)++; if (*i < n) (*i)++; }
         quant(p, i, n);
@@ -212,20 +246,20 @@ static void seq(const char *p, size_t *i, size_t n, struct cond *best, int level
       ch = e;
       *i += 2;
     } else {
-      if (!lit_char(c)) { flush(best, run, &rl, tmp); (*i)++; continue; }
+      if (!lit_char(c)) { flush(best, second, run, &rl, tmp); (*i)++; continue; }
       ch = c;
       (*i)++;
     }
     ch = lc(ch);
     if (*i < n && (p[*i] == '?' || p[*i] == '*' || p[*i] == '{')) {
-      flush(best, run, &rl, tmp);       /* this character may be absent */
+      flush(best, second, run, &rl, tmp);       /* this character may be absent */
       quant(p, i, n);
       continue;
     }
     if (rl < LIT_LEN) run[rl++] = (char)ch;
-    if (*i < n && p[*i] == '+') { flush(best, run, &rl, tmp); quant(p, i, n); }
+    if (*i < n && p[*i] == '+') { flush(best, second, run, &rl, tmp); quant(p, i, n); }
   }
-  flush(best, run, &rl, tmp);
+  flush(best, second, run, &rl, tmp);
   free(tmp);
 }
 
@@ -238,7 +272,7 @@ static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level)
   if (!one) { out->any = 1; return; }
   for (;;) {
     int k;
-    seq(p, i, n, one, level);
+    seq(p, i, n, one, 0, level);
     if (one->any || score(one) < 0 || out->n + one->n > LIT_MAX) out->any = 1;
     else
       for (k = 0; k < one->n; k++) memcpy(out->lit[out->n++], one->lit[k], LIT_LEN + 1);
@@ -249,57 +283,77 @@ static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level)
   free(one);
 }
 
-/* The literal set of pattern pat as "lit\0lit\0\0" (malloc'd), or 0. */
-static char *literals(const char *pat)
+static unsigned gram(const unsigned char *p);
+
+/* A literal set as gram indexes: n, then per literal its gram count and
+   grams.  malloc'd; 0 for no set. */
+static unsigned short *serialise(const struct cond *c)
 {
-  struct cond *c = malloc(sizeof *c);
-  size_t i = 0, n = strlen(pat), len = 1;
-  char *out = 0, *o;
+  size_t len = 1, o = 0;
+  unsigned short *out;
   int k;
-  if (!c) return 0;
-  alt(pat, &i, n, c, 0);
-  if (!c->any && i == n) {
-    for (k = 0; k < c->n; k++) len += strlen(c->lit[k]) + 1;
-    if ((out = malloc(len)) != 0) {
-      for (o = out, k = 0; k < c->n; k++) {
-        size_t l = strlen(c->lit[k]);
-        memcpy(o, c->lit[k], l + 1);
-        o += l + 1;
-      }
-      *o = 0;
-    }
+  if (c->any || score(c) < 0) return 0;
+  for (k = 0; k < c->n; k++) len += 1 + strlen(c->lit[k]) - 2;
+  if ((out = malloc(len * sizeof *out)) == 0) return 0;
+  out[o++] = (unsigned short)c->n;
+  for (k = 0; k < c->n; k++) {
+    size_t l = strlen(c->lit[k]), i;
+    out[o++] = (unsigned short)(l - 2);
+    for (i = 0; i + 3 <= l; i++) out[o++] = (unsigned short)gram((const unsigned char *)c->lit[k] + i);
   }
-  free(c);
   return out;
 }
 
+/* The prefilter of pattern pat: every match contains a literal of set
+   *f1 and one of set *f2 (either 0: no constraint). */
+static void literals(const char *pat, unsigned short **f1, unsigned short **f2)
+{
+  struct cond *c = malloc(2 * sizeof *c);
+  size_t i = 0, n = strlen(pat);
+  *f1 = *f2 = 0;
+  if (!c) return;
+  seq(pat, &i, n, &c[0], &c[1], 0);
+  if (i == n) {                       /* one sequence: two sets to pass */
+    *f1 = serialise(&c[0]);
+    if (*f1) *f2 = serialise(&c[1]);
+  } else {                            /* alternatives: the union of their sets */
+    i = 0;
+    alt(pat, &i, n, &c[0], 0);
+    if (i == n) *f1 = serialise(&c[0]);
+  }
+  free(c);
+}
+
+/* Three bytes to a 15-bit index: 5 bits each, exact for letters. */
 static unsigned gram(const unsigned char *p)
 {
-  unsigned h = (unsigned)p[0] * 0x9e3779b1u ^ (unsigned)p[1] * 0x85ebca6bu ^ (unsigned)p[2] * 0xc2b2ae35u;
-  return (h ^ (h >> 15)) & (GRAM_BITS - 1);
+  return ((unsigned)(p[0] & 31) << 10) | ((unsigned)(p[1] & 31) << 5) | (p[2] & 31);
 }
 
 static void grams(unsigned char *bits, const char *s, size_t n)
 {
+  const unsigned char *u = (const unsigned char *)s;
+  unsigned g;
   size_t i;
   memset(bits, 0, GRAM_BITS / 8);
-  for (i = 0; i + 3 <= n; i++) {
-    unsigned g = gram((const unsigned char *)s + i);
+  if (n < 3) return;
+  g = ((unsigned)(u[0] & 31) << 5) | (u[1] & 31);
+  for (i = 2; i < n; i++) {
+    g = ((g << 5) | (u[i] & 31)) & (GRAM_BITS - 1);
     bits[g >> 3] |= (unsigned char)(1u << (g & 7));
   }
 }
 
 /* Can any literal of the set occur in the subject whose grams are bits? */
-static int may_match(const char *lits, const unsigned char *bits)
+static int may_match(const unsigned short *f, const unsigned char *bits)
 {
-  while (*lits) {
-    size_t l = strlen(lits), i;
-    for (i = 0; i + 3 <= l; i++) {
-      unsigned g = gram((const unsigned char *)lits + i);
-      if (!(bits[g >> 3] & (1u << (g & 7)))) break;
-    }
-    if (i + 3 > l) return 1;
-    lits += l + 1;
+  unsigned n = *f++, k, i;
+  for (k = 0; k < n; k++) {
+    unsigned ng = *f++;
+    for (i = 0; i < ng; i++)
+      if (!(bits[f[i] >> 3] & (1u << (f[i] & 7)))) break;
+    if (i == ng) return 1;
+    f += ng;
   }
   return 0;
 }
@@ -360,24 +414,39 @@ static int read_lines(const char *dir, const char *name, int optional,
   return 0;
 }
 
-static int compile(struct rule *r, const char *file, int line, const char *pat,
+/* The index of pattern src, compiled on first use; -1 on error. */
+static int pattern(struct classify *c, const char *file, int line, const char *src,
                    char *err, size_t errn)
 {
+  struct pat *p;
+  size_t i;
   int ec;
   PCRE2_SIZE off;
-  r->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
-  if (!r->re) {
+  for (i = 0; i < c->npats; i++)
+    if (!strcmp(c->pats[i].src, src)) return (int)i;
+  if (c->npats >= CLASSIFY_RULES_MAX) {
+    say(err, errn, file, line, "too many patterns");
+    return errno = E2BIG, -1;
+  }
+  if (c->npats % 64 == 0) {
+    p = realloc(c->pats, (c->npats + 64) * sizeof *p);
+    if (!p) return -1;
+    c->pats = p;
+  }
+  p = &c->pats[c->npats];
+  memset(p, 0, sizeof *p);
+  p->re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
+  if (!p->re) {
     char msg[160], m2[200];
     pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
     snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
     say(err, errn, file, line, m2);
     return errno = EINVAL, -1;
   }
-  pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* no JIT: the interpreter */
-  r->file = file;
-  r->line = line;
-  r->lits = literals(pat);
-  return 0;
+  pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);   /* no JIT: the interpreter */
+  if ((p->src = strdup(src)) == 0) { pcre2_code_free(p->re); return -1; }
+  literals(src, &p->f1, &p->f2);
+  return (int)c->npats++;
 }
 
 static int grow(struct rule **v, size_t n)
@@ -385,9 +454,39 @@ static int grow(struct rule **v, size_t n)
   struct rule *p;
   if (n >= CLASSIFY_RULES_MAX) return errno = E2BIG, -1;
   if (n % 64) return 0;
-  p = realloc(*v, (n + 64) * sizeof **v);
+  p = realloc(*v, (n + 64) * sizeof *p);
   if (!p) return -1;
   *v = p;
+  return 0;
+}
+
+/* The patterns of val (separated by tabs, "!" before one negates it). */
+static int patterns(struct classify *c, struct rule *r, const char *file, int line, char *val,
+                    char *err, size_t errn)
+{
+  char *p = val;
+  r->n = 0;
+  while (*p) {
+    char *tab = strchr(p, '\t');
+    int neg = 0, k;
+    if (tab) *tab = 0;
+    if (*p == '!') { neg = 1; p++; }
+    if (*p) {
+      if (r->n >= PATS_PER_LINE) { say(err, errn, file, line, "too many patterns on a line"); return errno = EINVAL, -1; }
+      if (*p == '@') {                /* a pattern defined by "@define NAME PATTERN" */
+        size_t d;
+        for (d = 0; d < c->ndefs && strcmp(c->def[d].name, p + 1); d++) ;
+        if (d == c->ndefs) { say(err, errn, file, line, "undefined pattern name"); return errno = EINVAL, -1; }
+        k = c->def[d].pat;
+      } else if ((k = pattern(c, file, line, p, err, errn)) == -1)
+        return -1;
+      r->ref[r->n++] = k << 1 | neg;
+    }
+    if (!tab) break;
+    p = tab + 1;
+    while (*p == '\t') p++;
+  }
+  if (!r->n) { say(err, errn, file, line, "no pattern"); return errno = EINVAL, -1; }
   return 0;
 }
 
@@ -397,13 +496,36 @@ static int add_rule(struct classify *c, const char *file, int line, char *key, c
   struct rule *r;
   char *end;
   long s;
+  if (grow(&c->rules, c->nrules) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
+  r = &c->rules[c->nrules];
+  memset(r, 0, sizeof *r);
+  r->file = file;
+  r->line = line;
+  if (!strcmp(key, "@define")) {       /* "@define NAME<TAB>PATTERN" */
+    char *tab = val;
+    int k;
+    size_t d;
+    while (*tab && *tab != '\t' && *tab != ' ') tab++;
+    if (!*tab || tab == val || (size_t)(tab - val) >= sizeof c->def[0].name || c->ndefs >= DEFINES_MAX) {
+      say(err, errn, file, line, "want @define NAME<TAB>PATTERN");
+      return errno = EINVAL, -1;
+    }
+    *tab++ = 0;
+    while (*tab == '\t' || *tab == ' ') tab++;
+    for (d = 0; d < c->ndefs; d++)
+      if (!strcmp(c->def[d].name, val)) { say(err, errn, file, line, "name defined twice"); return errno = EINVAL, -1; }
+    if (!*tab || (k = pattern(c, file, line, tab, err, errn)) == -1) {
+      if (!*tab) say(err, errn, file, line, "want @define NAME<TAB>PATTERN");
+      return errno = errno ? errno : EINVAL, -1;
+    }
+    memcpy(c->def[c->ndefs].name, val, strlen(val) + 1);
+    c->def[c->ndefs++].pat = k;
+    return 0;
+  }
   if (!strcmp(key, "@enhanced")) {
-    if (grow(&c->rules, c->nrules) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
-    r = &c->rules[c->nrules++];
-    memset(r, 0, sizeof *r);
-    r->file = file;
-    r->line = line;
+    r->status = -1;
     c->has_directive = 1;
+    c->nrules++;
     return 0;
   }
   s = strtol(key, &end, 10);
@@ -411,10 +533,7 @@ static int add_rule(struct classify *c, const char *file, int line, char *key, c
     say(err, errn, file, line, "want STATUS<TAB>PATTERN, STATUS one of 1-9, 99");
     return errno = EINVAL, -1;
   }
-  if (grow(&c->rules, c->nrules) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
-  r = &c->rules[c->nrules];
-  memset(r, 0, sizeof *r);
-  if (compile(r, file, line, val, err, errn) == -1) return -1;
+  if (patterns(c, r, file, line, val, err, errn) == -1) return -1;
   r->status = (int)s;
   c->nrules++;
   return 0;
@@ -437,7 +556,9 @@ static int add_stage(struct classify *c, const char *file, int line, char *key, 
   if (grow(&c->stages, c->nstages) == -1) { say(err, errn, file, line, "too many rules"); return -1; }
   r = &c->stages[c->nstages];
   memset(r, 0, sizeof *r);
-  if (compile(r, file, line, val, err, errn) == -1) return -1;
+  r->file = file;
+  r->line = line;
+  if (patterns(c, r, file, line, val, err, errn) == -1) return -1;
   r->status = i;
   c->nstages++;
   return 0;
@@ -482,8 +603,13 @@ void classify_free(struct classify *c)
 {
   size_t i;
   if (!c) return;
-  for (i = 0; i < c->nrules; i++) { pcre2_code_free(c->rules[i].re); free(c->rules[i].lits); }
-  for (i = 0; i < c->nstages; i++) { pcre2_code_free(c->stages[i].re); free(c->stages[i].lits); }
+  for (i = 0; i < c->npats; i++) {
+    pcre2_code_free(c->pats[i].re);
+    free(c->pats[i].src);
+    free(c->pats[i].f1);
+    free(c->pats[i].f2);
+  }
+  free(c->pats);
   free(c->rules);
   free(c->stages);
   free(c);
@@ -492,16 +618,27 @@ void classify_free(struct classify *c)
 int classify_load(struct classify **cp, const char *dir, char *err, size_t errn)
 {
   struct classify *c = calloc(1, sizeof *c);
+  size_t shipped = 0;
   int e;
   if (errn) err[0] = 0;
   if (!c) return -1;
-  if (read_lines(dir, "local", 1, add_rule, c, err, errn) == -1
-      || read_lines(dir, "rules", 0, add_rule, c, err, errn) == -1
+  /* `local' comes first in the order but is read second, so that it can
+     use the names `rules' defines */
+  if (read_lines(dir, "rules", 0, add_rule, c, err, errn) == -1
+      || (shipped = c->nrules, read_lines(dir, "local", 1, add_rule, c, err, errn)) == -1
       || read_lines(dir, "enhanced", 0, add_enh, c, err, errn) == -1
       || read_lines(dir, "stages", 1, add_stage, c, err, errn) == -1) {
     e = errno;
     classify_free(c);
     return errno = e, -1;
+  }
+  if (shipped < c->nrules) {
+    struct rule *v = malloc(c->nrules * sizeof *v);
+    if (!v) { classify_free(c); return errno = ENOMEM, -1; }
+    memcpy(v, c->rules + shipped, (c->nrules - shipped) * sizeof *v);
+    memcpy(v + (c->nrules - shipped), c->rules, shipped * sizeof *v);
+    memcpy(c->rules, v, c->nrules * sizeof *v);
+    free(v);
   }
   *cp = c;
   return 0;
@@ -594,18 +731,52 @@ static size_t normalise(char *out, size_t outn, const char *t, int code)
   return o;
 }
 
-/* First rule of v[from..n) matching s, or -1; -2 - i when the
-   "@enhanced" directive at i comes first. */
-static long first_match(const struct rule *v, size_t n, const char *s, const unsigned char *bits,
-                        size_t len, pcre2_match_data *md, size_t from)
+/* What classify() knows about the current subject. */
+struct subject {
+  const char *s;
+  size_t len;
+  unsigned char bits[GRAM_BITS / 8];
+  signed char *memo;               /* per pattern: -1 not run yet, 0, 1 */
+  pcre2_match_data *md;
+};
+
+static int pat_match(const struct classify *c, struct subject *sb, int k)
+{
+  const struct pat *p = &c->pats[k];
+  if (sb->memo[k] >= 0) return sb->memo[k];
+  if ((p->f1 && !may_match(p->f1, sb->bits)) || (p->f2 && !may_match(p->f2, sb->bits)))
+    sb->memo[k] = 0;
+  else
+    sb->memo[k] = pcre2_match(p->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0;
+  return sb->memo[k];
+}
+
+/* First rule of v[from..n) that holds for the subject, or -1; -2 - i
+   when the "@enhanced" directive at i comes first. */
+static long first_match(const struct classify *c, const struct rule *v, size_t n,
+                        struct subject *sb, size_t from)
 {
   size_t i;
+  int k;
   for (i = from; i < n; i++) {
-    if (!v[i].re) return -2 - (long)i;
-    if (v[i].lits && !may_match(v[i].lits, bits)) continue;
-    if (pcre2_match(v[i].re, (PCRE2_SPTR)s, len, 0, 0, md, 0) >= 0) return (long)i;
+    if (v[i].status == -1) return -2 - (long)i;
+    /* the positive patterns first: a negated one is often the costly one */
+    for (k = 0; k < v[i].n; k++)
+      if (!(v[i].ref[k] & 1) && !pat_match(c, sb, v[i].ref[k] >> 1)) break;
+    if (k < v[i].n) continue;
+    for (k = 0; k < v[i].n; k++)
+      if ((v[i].ref[k] & 1) && pat_match(c, sb, v[i].ref[k] >> 1)) break;
+    if (k == v[i].n) return (long)i;
   }
   return -1;
+}
+
+static void subject_set(struct subject *sb, const char *s, size_t len, const char *low, size_t npats)
+{
+  sb->s = s;
+  sb->len = len;
+  grams(sb->bits, low, len);
+  memset(sb->memo, -1, npats);
 }
 
 static int enh_lookup(const struct classify *c, const char *enh)
@@ -636,12 +807,12 @@ static void lower(char *d, const char *s, size_t n)
 int classify(const struct classify *c, const struct classify_in *in, struct classify_out *out)
 {
   char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], low[SUBJ_MAX], tenh[16], cbuf[8];
-  unsigned char bits[GRAM_BITS / 8];
+  signed char memo[CLASSIFY_RULES_MAX];
+  struct subject sb;
   const char *t = in->text ? in->text : "";
   int tcode, n, cls;
   long m;
   size_t len;
-  pcre2_match_data *md;
   memset(out, 0, sizeof *out);
   classify_codes(t, &tcode, tenh);
   out->code = in->code > 0 ? in->code : tcode;
@@ -654,8 +825,17 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
   else if (in->status && in->status[0]) snprintf(out->enhanced, sizeof out->enhanced, "%s", in->status);
   if (out->code && (out->code < 200 || out->code > 599)) out->code = 0;
 
-  md = pcre2_match_data_create(1, 0);
-  if (!md) return errno = ENOMEM, -1;
+  /* success is not an error, whatever the text says */
+  cls = out->code ? out->code / 100 : out->enhanced[0] ? out->enhanced[0] - '0' : 0;
+  if (cls == 2 && !(in->action && (!strcmp(in->action, "failed") || !strcmp(in->action, "delayed")))) {
+    out->status = CLASSIFY_SUCCESS;
+    snprintf(out->why, sizeof out->why, "2xx");
+    return 0;
+  }
+
+  sb.memo = memo;
+  sb.md = pcre2_match_data_create(1, 0);
+  if (!sb.md) return errno = ENOMEM, -1;
 
   /* the stage, from the caller or the text around */
   if (in->stage && in->stage[0]) snprintf(out->stage, sizeof out->stage, "%s", in->stage);
@@ -663,8 +843,8 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
     n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
     len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
     lower(low, subj, len);
-    grams(bits, low, len);
-    m = first_match(c->stages, c->nstages, subj, bits, len, md, 0);
+    subject_set(&sb, subj, len, low, c->npats);
+    m = first_match(c, c->stages, c->nstages, &sb, 0);
     if (m >= 0) snprintf(out->stage, sizeof out->stage, "%s", stage_names[c->stages[m].status]);
   }
 
@@ -677,30 +857,21 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
                in->dtype && in->dtype[0] ? in->dtype : "-", text);
   len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
   lower(low, subj, len);
-  grams(bits, low, len);
+  subject_set(&sb, subj, len, low, c->npats);
 
-  /* success is not an error, whatever the text says */
-  cls = out->code ? out->code / 100 : out->enhanced[0] ? out->enhanced[0] - '0' : 0;
-  if (cls == 2 && !(in->action && (!strcmp(in->action, "failed") || !strcmp(in->action, "delayed")))) {
-    pcre2_match_data_free(md);
-    out->status = CLASSIFY_SUCCESS;
-    snprintf(out->why, sizeof out->why, "2xx");
-    return 0;
-  }
-
-  m = first_match(c->rules, c->nrules, subj, bits, len, md, 0);
+  m = first_match(c, c->rules, c->nrules, &sb, 0);
   while (m <= -2) {                     /* the "@enhanced" directive */
     size_t at = (size_t)(-2 - m);
     int s = enh_lookup(c, out->enhanced);
     if (s > 0) {
-      pcre2_match_data_free(md);
+      pcre2_match_data_free(sb.md);
       out->status = s;
       snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
       return 0;
     }
-    m = first_match(c->rules, c->nrules, subj, bits, len, md, at + 1);
+    m = first_match(c, c->rules, c->nrules, &sb, at + 1);
   }
-  pcre2_match_data_free(md);
+  pcre2_match_data_free(sb.md);
   if (m >= 0) {
     out->status = c->rules[m].status;
     snprintf(out->why, sizeof out->why, "%s:%d", c->rules[m].file, c->rules[m].line);

@@ -315,7 +315,10 @@ static int key_find(struct dkim_signer *s, const char *tenant, const char *domai
   int idn = snprintf(id, sizeof id, "%s%c%s%c%s", tenant, 0, domain, 0, sel);
   struct key_ent *e;
   size_t h;
-  if (idn < 0 || (size_t)idn >= sizeof id) return errno = EINVAL, -1;
+  if (idn < 0 || (size_t)idn >= sizeof id) {
+    detail(s, "name too long");
+    return -1;
+  }
   h = hash(id, (size_t)idn + 1);
   for (e = s->bucket[h]; e; e = e->next)
     if (e->idn == (size_t)idn + 1 && !memcmp(e->id, id, e->idn)) {
@@ -482,6 +485,10 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
   int r, rc;
   if (hn > DKIM_HEAD_MAX) {
     detail(s, "header section over %d bytes", DKIM_HEAD_MAX);
+    return DKIM_RC_PERM;
+  }
+  if (tenant && !dkimkey_tenant_ok(tenant)) {
+    detail(s, "bad tenant name");
     return DKIM_RC_PERM;
   }
   if (dkim_from_domain(head, hn, &s->domain) == -1) {

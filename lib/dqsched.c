@@ -1,31 +1,17 @@
-/* dqsched.c: deliver's scheduler state, spool moves and db/ records (see
-   dqsched.h).  Commit points: a pickup's events and rows commit before the
-   rename to queue/ (a crash between leaves a row for a file still in new/:
-   the next pickup finds the row and only renames); results commit before
-   a final message's file is unlinked, and its row is deleted only after
-   the unlink is durable (a crash between leaves a final row whose file is
-   gone or still there: resume finishes the job either way). */
-#include <dirent.h>
+/* dqsched.c: deliver's scheduler: due recipients grouped into worker
+   jobs by destination, and worker results turned into new recipient
+   states and events (see dqsched.h; the disk side is lib/dqdb.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 #include "addr.h"
-#include "dqhdr.h"
+#include "dqdb.h"
 #include "dqsched.h"
-#include "envelope.h"
 #include "event.h"
-#include "io.h"
-#include "spool.h"
 #include "tenant.h"
-
-#define TXN_TRIES 50
-#define TABLE "queue"
 
 struct dqsched_upd {
   struct dq_msg *m;
@@ -105,447 +91,6 @@ static void hfree(struct hidx *h)
   memset(h, 0, sizeof *h);
 }
 
-/* --- db --- */
-static void nap(int tries)
-{
-  struct timespec ts = { 0, 1000000L * (1 + (tries % 20)) };
-  nanosleep(&ts, 0);
-}
-
-static int reopen(struct dqsched *q)
-{
-  if (q->db) tbl_close(q->db);
-  q->db = 0;
-  return tbl_open(&q->db, q->dbdir, 0);
-}
-
-typedef int txn_fn(struct dqsched *q, struct tbl_txn *x, void *ctx);
-
-/* Run fn in a transaction until it commits: EDEADLK retries, EAGAIN
-   reopens the environment first. */
-static int txn_run(struct dqsched *q, txn_fn *fn, void *ctx)
-{
-  int tries, e = EIO;
-  for (tries = 0; tries < TXN_TRIES; tries++) {
-    struct tbl_txn *x;
-    if (!q->db && reopen(q) == -1) {
-      e = errno;
-      nap(tries * 10);
-      continue;
-    }
-    if (tbl_begin(q->db, &x) == 0) {
-      if (fn(q, x, ctx) == 0) {
-        if (tbl_commit(x) == 0) return 0;
-      } else {
-        tbl_abort(x);
-      }
-    }
-    e = errno;
-    if (e == EAGAIN) {
-      if (q->warn) q->warn("database needs recovery: reopening ", q->dbdir, 0);
-      reopen(q);
-    } else if (e != EDEADLK) {
-      break;
-    }
-    nap(tries);
-  }
-  return errno = e, -1;
-}
-
-/* A read outside a transaction failed: reopen when recovery is needed. */
-static void read_failed(struct dqsched *q)
-{
-  if (errno == EAGAIN) reopen(q);
-}
-
-static int path(char *out, size_t n, const struct dqsched *q, const char *sub, const char *id)
-{
-  int r = id ? snprintf(out, n, "%s/%s/%s", q->spooldir, sub, id)
-             : snprintf(out, n, "%s/%s", q->spooldir, sub);
-  if (r < 0 || (size_t)r >= n) return errno = ENAMETOOLONG, -1;
-  return 0;
-}
-
-static int fsync_sub(const struct dqsched *q, const char *sub)
-{
-  char p[4200];
-  if (path(p, sizeof p, q, sub, 0) == -1) return -1;
-  return fsync_dir(p);
-}
-
-static void list_add(struct dqsched *q, struct dq_msg *m)
-{
-  m->next = 0;
-  m->prev = q->tail;
-  if (q->tail) q->tail->next = m;
-  else q->head = m;
-  q->tail = m;
-  q->nmsg++;
-}
-
-static void list_del(struct dqsched *q, struct dq_msg *m)
-{
-  if (m->prev) m->prev->next = m->next;
-  else q->head = m->next;
-  if (m->next) m->next->prev = m->prev;
-  else q->tail = m->prev;
-  m->prev = m->next = 0;
-  q->nmsg--;
-}
-
-static void ev_fill(struct event *e, const struct dq_msg *m, size_t idx)
-{
-  memset(e, 0, sizeof *e);
-  e->tenant = m->tenant;
-  e->composition = m->comp;
-  e->id = m->id;
-  e->message_id = m->message_id;
-  e->sender = m->sender;
-  e->from = m->from;
-  e->rcpt = m->r[idx].addr;
-  e->subject = m->subject;
-  e->api_data = m->api_data;
-  e->source_ip = m->client_ip;
-  e->user = m->user;
-}
-
-static int row_put(struct dqsched *q, struct tbl_txn *x, const struct dq_msg *m)
-{
-  struct buf v = BUF_ZERO;
-  int r = dq_encode(&v, m);
-  if (r == 0) r = tbl_put(q->db, x, TABLE, m->id, strlen(m->id), v.s, v.len);
-  buf_free(&v);
-  return r;
-}
-
-int dqsched_open(struct dqsched *q, const char *spooldir, const char *dbdir)
-{
-  memset(q, 0, sizeof *q);
-  if (strlen(spooldir) >= sizeof q->spooldir || strlen(dbdir) >= sizeof q->dbdir)
-    return errno = ENAMETOOLONG, -1;
-  memcpy(q->spooldir, spooldir, strlen(spooldir) + 1);
-  memcpy(q->dbdir, dbdir, strlen(dbdir) + 1);
-  q->period = DQ_RETRY_PERIOD_DEFAULT;
-  q->interval = DQ_RETRY_INTERVAL_DEFAULT;
-  return tbl_open(&q->db, dbdir, 0);
-}
-
-void dqsched_close(struct dqsched *q)
-{
-  struct dq_msg *m, *n;
-  size_t i;
-  for (m = q->head; m; m = n) {
-    n = m->next;
-    dq_msg_free(m);
-  }
-  q->head = q->tail = 0;
-  for (i = 0; i < q->nbad; i++) free(q->bad[i]);
-  free(q->bad);
-  if (q->db) tbl_close(q->db);
-  q->db = 0;
-}
-
-/* --- pickup --- */
-struct pick {
-  struct dq_msg **m, **old;          /* old: the row a crash left behind */
-  size_t n;
-};
-
-static int pick_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
-{
-  struct pick *p = ctx;
-  struct buf v = BUF_ZERO;
-  size_t i, j;
-  int r = 0;
-  for (i = 0; i < p->n && r == 0; i++) {
-    struct dq_msg *m = p->m[i];
-    dq_msg_free(p->old[i]);
-    p->old[i] = 0;
-    r = tbl_get(q->db, x, TABLE, m->id, strlen(m->id), &v);
-    if (r == -1) break;
-    if (r == 0 && (p->old[i] = dq_decode(v.s, v.len)) != 0) continue;
-    if (r == 0 && errno == ENOMEM) { r = -1; break; }
-    r = 0;
-    for (j = 0; j < m->nrcpt && r == 0; j++) {
-      struct event e;
-      ev_fill(&e, m, j);
-      e.time = m->accepted;
-      e.status = EV_QUEUED;
-      r = event_add(q->db, x, &e);
-    }
-    if (r == 0) r = row_put(q, x, m);
-  }
-  buf_free(&v);
-  return r;
-}
-
-static int is_bad(const struct dqsched *q, const char *id)
-{
-  size_t i;
-  for (i = 0; i < q->nbad; i++) if (!strcmp(q->bad[i], id)) return 1;
-  return 0;
-}
-
-static void mark_bad(struct dqsched *q, const char *id)
-{
-  char **nb;
-  if (q->nbad >= DQSCHED_BAD_MAX) return;
-  nb = realloc(q->bad, (q->nbad + 1) * sizeof *nb);
-  if (!nb) return;
-  q->bad = nb;
-  if ((q->bad[q->nbad] = strdup(id))) q->nbad++;
-}
-
-/* Read the files names[0..n) of sub into messages, record them, move them
-   (from new/) or leave them (already in queue/).  Count taken, or -1. */
-static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
-{
-  struct pick p = { 0, 0, 0 };
-  struct buf file = BUF_ZERO, line = BUF_ZERO;
-  struct dqhdr h = DQHDR_ZERO;
-  size_t i, k = 0;
-  long taken = 0;
-  int renamed = 0, do_rename = !strcmp(sub, "new");
-  p.m = calloc(n + 1, sizeof *p.m);
-  p.old = calloc(n + 1, sizeof *p.old);
-  if (!p.m || !p.old) goto nomem;
-  for (i = 0; i < n; i++) {
-    char fp[4200];
-    struct envelope e;
-    size_t off;
-    struct dq_msg *m;
-    if (path(fp, sizeof fp, q, sub, names[i]) == -1) continue;
-    if (spool_read(fp, &file, &e, &off) == -1) {
-      if (errno == ENOENT) continue;
-      if (errno == ENOMEM) goto nomem;
-      if (q->warn) q->warn("unable to read spool file ", fp, errno);
-      if (errno == EINVAL) mark_bad(q, names[i]);
-      continue;
-    }
-    if (strcmp(e.id, names[i]) != 0) {
-      if (q->warn) q->warn("spool file has another id inside: ", fp, 0);
-      mark_bad(q, names[i]);
-      envelope_free(&e);
-      continue;
-    }
-    m = dq_msg_new(names[i], e.tenant, e.composition, e.sender, e.client_ip, e.user,
-                   e.accepted, e.is_8bitmime, e.is_smtputf8, e.rcpt, e.nrcpt);
-    envelope_free(&e);
-    if (!m) goto nomem;
-    p.m[k++] = m;
-    if (dqhdr_parse(&h, file.s + off, file.len - off) == -1
-        || dq_msg_sethdr(m, h.from.s, h.subject.s, h.message_id.s, h.api_data.s) == -1)
-      goto nomem;
-  }
-  p.n = k;
-  if (k && txn_run(q, pick_tx, &p) == -1) {
-    taken = -1;
-    goto out;
-  }
-  for (i = 0; i < k; i++) {
-    struct dq_msg *m = p.m[i];
-    if (p.old[i]) {                  /* recorded before a crash: keep that record */
-      dq_msg_free(m);
-      m = p.m[i] = p.old[i];
-      p.old[i] = 0;
-    }
-    if (do_rename) {
-      char from[4200], to[4200];
-      if (path(from, sizeof from, q, "new", m->id) == -1 || path(to, sizeof to, q, "queue", m->id) == -1
-          || rename(from, to) == -1) {
-        /* Stays in new/ with its row: the next scan only renames it. */
-        if (q->warn) q->warn("unable to move to queue/: ", m->id, errno);
-        continue;
-      }
-      renamed = 1;
-    }
-    p.m[i] = 0;
-    list_add(q, m);
-    taken++;
-    buf_trunc(&line, 0);
-    if (q->log && buf_printf(&line, "queued id=%s tenant=%s from=<%s> nrcpt=%zu",
-                             m->id, m->tenant, m->sender, m->nrcpt) == 0)
-      q->log(line.s);
-  }
-  if (renamed && (fsync_sub(q, "queue") == -1 || fsync_sub(q, "new") == -1) && q->warn)
-    q->warn("unable to sync ", q->spooldir, errno);
-  goto out;
-nomem:
-  errno = ENOMEM;
-  taken = -1;
-out:
-  for (i = 0; p.m && i < n; i++) {
-    dq_msg_free(p.m[i]);
-    dq_msg_free(p.old[i]);
-  }
-  free(p.m);
-  free(p.old);
-  buf_free(&file);
-  buf_free(&line);
-  dqhdr_free(&h);
-  return taken;
-}
-
-/* Up to max valid ids in sub (skipping known bad ones) into names. */
-static long scan(struct dqsched *q, const char *sub, char **names, size_t max)
-{
-  char dp[4200];
-  DIR *d;
-  struct dirent *de;
-  size_t n = 0;
-  if (path(dp, sizeof dp, q, sub, 0) == -1 || !(d = opendir(dp))) return -1;
-  while (n < max && (de = readdir(d))) {
-    if (!spool_id_ok(de->d_name) || is_bad(q, de->d_name)) continue;
-    if (!(names[n] = strdup(de->d_name))) break;
-    n++;
-  }
-  closedir(d);
-  return (long)n;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-long dqsched_pickup(struct dqsched *q)
-{
-  char *names[DQSCHED_PICKUP_BATCH];
-  long total = 0;
-  for (;;) {
-    long n = scan(q, "new", names, DQSCHED_PICKUP_BATCH), t, i;
-    if (n <= 0) return n < 0 ? -1 : total;
-    /* Oldest first: ids begin with their time. */
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    t = pick(q, "new", names, (size_t)n);
-    for (i = 0; i < n; i++) free(names[i]);
-    if (t == -1) return -1;
-    total += t;
-    if (n < DQSCHED_PICKUP_BATCH || t == 0) return total;
-  }
-}
-
-/* --- resume --- */
-struct rows {
-  struct dq_msg **m;
-  size_t n, cap;
-  char **del;                        /* rows to delete */
-  size_t ndel, capdel;
-};
-
-static int push(void ***a, size_t *n, size_t *cap, void *p)
-{
-  if (*n == *cap) {
-    size_t nc = *cap ? *cap * 2 : 64;
-    void **na = realloc(*a, nc * sizeof *na);
-    if (!na) return errno = ENOMEM, -1;
-    *a = na;
-    *cap = nc;
-  }
-  (*a)[(*n)++] = p;
-  return 0;
-}
-
-static int rows_fn(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
-{
-  struct rows *rs = ctx;
-  struct dq_msg *m = dq_decode(v, vn);
-  if (m && kn == strlen(m->id) && !memcmp(k, m->id, kn))
-    return push((void ***)&rs->m, &rs->n, &rs->cap, m) == -1 ? -1 : 0;
-  if (!m && errno == ENOMEM) return -1;
-  dq_msg_free(m);
-  {
-    char *key = strndup(k, kn);      /* a bad row: dropped, the file picks up anew */
-    if (!key || push((void ***)&rs->del, &rs->ndel, &rs->capdel, key) == -1) return -1;
-  }
-  return 0;
-}
-
-static int del_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
-{
-  struct rows *rs = ctx;
-  size_t i;
-  for (i = 0; i < rs->ndel; i++)
-    if (tbl_del(q->db, x, TABLE, rs->del[i], strlen(rs->del[i])) == -1) return -1;
-  return 0;
-}
-
-static int exists(const struct dqsched *q, const char *sub, const char *id)
-{
-  char p[4200];
-  struct stat st;
-  return path(p, sizeof p, q, sub, id) == 0 && stat(p, &st) == 0;
-}
-
-int dqsched_resume(struct dqsched *q)
-{
-  struct rows rs = { 0, 0, 0, 0, 0, 0 };
-  char **ids = 0, *names[DQSCHED_PICKUP_BATCH];
-  size_t i, nid = 0;
-  int r = -1, unlinked = 0;
-  DIR *d = 0;
-  char dp[4200];
-  struct dirent *de;
-  if (tbl_walk(q->db, 0, TABLE, 0, 0, 0, rows_fn, &rs) == -1) goto out;
-  if (!(ids = calloc(rs.n + 1, sizeof *ids))) goto out;
-  for (i = 0; i < rs.n; i++) {
-    struct dq_msg *m = rs.m[i];
-    ids[nid++] = m->id;
-    if (exists(q, "queue", m->id)) {
-      if (!dq_msg_final(m)) {
-        list_add(q, m);
-        rs.m[i] = 0;
-        continue;
-      }
-      char p[4200];
-      /* Final before the stop, not yet unlinked: finish that now. */
-      if (path(p, sizeof p, q, "queue", m->id) == -1 || (unlink(p) == -1 && errno != ENOENT)) {
-        if (q->warn) q->warn("unable to remove ", p, errno);
-        continue;
-      }
-      unlinked = 1;
-    } else if (exists(q, "new", m->id)) {
-      continue;                      /* committed, not renamed: pickup renames */
-    } else if (!dq_msg_final(m) && q->warn) {
-      q->warn("recipients pending but no spool file, dropping the state of ", m->id, 0);
-    }
-    {
-      char *key = strdup(m->id);
-      if (!key || push((void ***)&rs.del, &rs.ndel, &rs.capdel, key) == -1) goto out;
-    }
-  }
-  if (unlinked && fsync_sub(q, "queue") == -1) goto out;
-  if (rs.ndel && txn_run(q, del_tx, &rs) == -1) goto out;
-  /* Files in queue/ without a row (a state table rebuilt or lost): take
-     them as new, so that nothing in the spool is forgotten. */
-  if (path(dp, sizeof dp, q, "queue", 0) == -1 || !(d = opendir(dp))) goto out;
-  for (;;) {
-    size_t n = 0;
-    while (n < DQSCHED_PICKUP_BATCH && (de = readdir(d))) {
-      const char *key = de->d_name;
-      if (!spool_id_ok(de->d_name) || bsearch(&key, ids, nid, sizeof *ids, cmp_str)) continue;
-      if (!(names[n] = strdup(de->d_name))) goto out;
-      n++;
-    }
-    if (n == 0) break;
-    if (q->warn) q->warn("spool file without state, taking it anew: ", names[0], 0);
-    if (pick(q, "queue", names, n) == -1) {
-      for (i = 0; i < n; i++) free(names[i]);
-      goto out;
-    }
-    for (i = 0; i < n; i++) free(names[i]);
-  }
-  r = 0;
-out:
-  if (d) closedir(d);
-  for (i = 0; i < rs.n; i++) dq_msg_free(rs.m[i]);
-  free(rs.m);
-  for (i = 0; i < rs.ndel; i++) free(rs.del[i]);
-  free(rs.del);
-  free(ids);
-  return r;
-}
-
 /* --- results --- */
 void dqsched_batch_init(struct dqsched_batch *b)
 {
@@ -562,7 +107,7 @@ static void retry_settings(struct dqsched *q, const struct dq_msg *m,
   *period = q->period;
   *interval = q->interval;
   for (i = 0; i < 2; i++) {
-    int r = q->db ? tenant_get(q->db, m->tenant, m->comp, keys[i], &v) : -1;
+    int r = dqdb_ready(q) == 0 ? tenant_get(q->db, m->tenant, m->comp, keys[i], &v) : 1;
     if (r == 0) {
       char *end;
       long long x;
@@ -570,7 +115,7 @@ static void retry_settings(struct dqsched *q, const struct dq_msg *m,
       x = strtoll(v.s, &end, 10);
       if (!errno && end != v.s && !*end && x > 0) *out[i] = x;
     } else if (r == -1) {
-      read_failed(q);
+      dqdb_read_failed(q);
     }
   }
   buf_free(&v);
@@ -668,7 +213,7 @@ static int commit_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
   for (i = 0; i < b->n; i++) {
     const struct dqsched_upd *u = &b->u[i];
     struct event e;
-    ev_fill(&e, u->m, u->idx);
+    dqdb_event(&e, u->m, u->idx);
     e.time = u->time;
     e.usec = u->usec;
     e.status = u->status;
@@ -679,7 +224,7 @@ static int commit_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
     if (event_add(q->db, x, &e) == -1) return -1;
   }
   for (i = 0; i < b->n; i++)
-    if (first_of(b, i) && row_put(q, x, b->u[i].m) == -1) return -1;
+    if (first_of(b, i) && dqdb_put(q, x, b->u[i].m) == -1) return -1;
   return 0;
 }
 
@@ -708,54 +253,45 @@ static void msg_release(struct dq_msg *m)
 
 int dqsched_batch_commit(struct dqsched *q, struct dqsched_batch *b)
 {
-  struct rows fin = { 0, 0, 0, 0, 0, 0 };
-  size_t i;
+  struct dqdb_keys fin = { 0, 0, 0 };
+  struct dq_msg **gone = 0;
+  size_t i, ngone = 0;
   int r = 0;
   if (b->n == 0) goto out;
-  if (txn_run(q, commit_tx, b) == -1) { r = -1; goto out; }
+  if (dqdb_txn(q, commit_tx, b) == -1) { r = -1; goto out; }
   for (i = 0; i < b->n; i++) if (q->log) log_upd(q, &b->u[i]);
+  if (!(gone = calloc(b->n, sizeof *gone))) { r = -1; goto out; }
   /* After the commit: final messages leave the spool, then their rows. */
   for (i = 0; i < b->n; i++) {
     struct dq_msg *m = b->u[i].m;
     char p[4200];
-    char *key;
     if (!first_of(b, i) || m->gone || !dq_msg_final(m)) continue;
-    if (path(p, sizeof p, q, "queue", m->id) == -1 || (unlink(p) == -1 && errno != ENOENT)) {
+    if (dqdb_path(p, sizeof p, q, "queue", m->id) == -1 || (unlink(p) == -1 && errno != ENOENT)) {
       if (q->warn) q->warn("unable to remove ", p, errno);
       continue;                      /* resume finishes it */
     }
-    if (!(key = strdup(m->id)) || push((void ***)&fin.del, &fin.ndel, &fin.capdel, key) == -1) {
-      free(key);
-      r = -1;
-      break;
-    }
+    if (dqdb_keys_add(&fin, m->id, strlen(m->id)) == -1) { r = -1; break; }
     if (q->log) {
       struct buf l = BUF_ZERO;
       if (buf_printf(&l, "done id=%s", m->id) == 0) q->log(l.s);
       buf_free(&l);
     }
-    if (push((void ***)&fin.m, &fin.n, &fin.cap, m) == -1) {
-      r = -1;
-      break;
-    }
-    list_del(q, m);
+    dqdb_list_del(q, m);
     m->gone = 1;
     m->refs++;                       /* freed below, once the batch is done with it */
+    gone[ngone++] = m;
   }
-  if (fin.ndel) {
-    if (fsync_sub(q, "queue") == -1 || txn_run(q, del_tx, &fin) == -1) r = -1;
-  }
+  /* The row goes only once the unlink is durable. */
+  if (fin.n && (dqdb_sync(q, "queue") == -1 || dqdb_del(q, &fin) == -1)) r = -1;
 out:
   for (i = 0; i < b->n; i++) {
     free(b->u[i].reply);
     free(b->u[i].remote);
     free(b->u[i].local_ip);
   }
-  /* Release the messages removed above. */
-  for (i = 0; i < fin.n; i++) msg_release(fin.m[i]);
-  for (i = 0; i < fin.ndel; i++) free(fin.del[i]);
-  free(fin.m);
-  free(fin.del);
+  for (i = 0; i < ngone; i++) msg_release(gone[i]);
+  free(gone);
+  dqdb_keys_free(&fin);
   free(b->u);
   memset(b, 0, sizeof *b);
   return r;
@@ -763,9 +299,8 @@ out:
 
 /* --- planning --- */
 struct routes {
-  struct hidx h;
-  char **v;                          /* route, or 0 for none */
-  size_t n, cap;
+  struct hidx h;                     /* "tenant TAB comp TAB domain" -> 0 none, i+1 route i */
+  struct dqdb_keys v;
 };
 
 /* The route of (m's tenant, composition, domain), or 0: use MX.  -1 on a
@@ -775,34 +310,31 @@ static int route_of(struct dqsched *q, struct routes *rt, const struct dq_msg *m
 {
   struct buf k = BUF_ZERO, out = BUF_ZERO;
   size_t v;
-  int r;
+  int r = -1, found;
   *route = 0;
-  if (buf_printf(&k, "%s\t%s\t%s", m->tenant, m->comp, domain) == -1) return -1;
+  if (buf_printf(&k, "%s\t%s\t%s", m->tenant, m->comp, domain) == -1) goto out;
   if (hget(&rt->h, k.s, &v)) {
-    *route = rt->v[v];
-    buf_free(&k);
-    return 0;
+    *route = v ? rt->v.k[v - 1] : 0;
+    r = 0;
+    goto out;
   }
-  r = tenant_route_get(q->db, m->tenant, m->comp, domain, &out);
-  if (r == -1 && errno != EINVAL) {
-    read_failed(q);
-    buf_free(&k);
-    buf_free(&out);
-    return -1;
+  if (dqdb_ready(q) == -1) goto out;
+  found = tenant_route_get(q->db, m->tenant, m->comp, domain, &out);
+  if (found == -1 && errno != EINVAL) {   /* EINVAL: no such name, no route */
+    dqdb_read_failed(q);
+    goto out;
   }
-  if (push((void ***)&rt->v, &rt->n, &rt->cap, r == 0 ? out.s : 0) == -1
-      || hput(&rt->h, k.s, rt->n - 1) == -1) {
-    buf_free(&k);
-    buf_free(&out);
-    return -1;
+  if (found == 0) {
+    if (dqdb_keys_add(&rt->v, out.s, out.len) == -1 || hput(&rt->h, k.s, rt->v.n) == -1) goto out;
+    *route = rt->v.k[rt->v.n - 1];
+  } else if (hput(&rt->h, k.s, 0) == -1) {
+    goto out;
   }
-  if (r == 0) {
-    *route = out.s;
-    out.s = 0;                       /* owned by rt now */
-  }
+  r = 0;
+out:
   buf_free(&k);
   buf_free(&out);
-  return 0;
+  return r;
 }
 
 static int add_item(struct dqsched_group *g, struct dq_msg *m, size_t idx)
@@ -903,8 +435,7 @@ out:
   }
   if (dqsched_batch_commit(q, &bad) == -1) r = -1;
   hfree(&rt.h);
-  for (i = 0; i < rt.n; i++) free(rt.v[i]);
-  free(rt.v);
+  dqdb_keys_free(&rt.v);
   buf_free(&ascii);
   buf_free(&key);
   buf_free(&why);

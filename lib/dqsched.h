@@ -1,19 +1,15 @@
 #ifndef DQSCHED_H
 #define DQSCHED_H
-/* dqsched.h: deliver's scheduler state and everything it does to the
-   spool and db/ (doc/programs/deliver.md):
-   - pickup: new/ID -> "queued" events + a "queue" row in one transaction
-     (several messages per transaction), then rename to queue/ID;
-   - resume: at start, the rows and files of queue/ back into memory;
+/* dqsched.h: deliver's scheduler (doc/programs/deliver.md): the messages
+   of queue/ in memory, oldest first;
    - plan/take: due recipients grouped by destination (tenant, composition,
-     route or A-label domain) into worker jobs;
-   - results: a worker's result lines become events and new rows in one
-     transaction; a message whose recipients are all final is unlinked
-     from queue/ after that commit, and its row deleted after the unlink.
-   Transactions are retried on EDEADLK; on EAGAIN (recovery needed) the
-   environment is reopened.  Functions return 0 or -1 with errno; -1 from
-   one that writes db/ means the state in memory may be ahead of db/: the
-   caller exits (a restart resumes from db/). */
+     route or A-label domain) into worker jobs (lib/dqwork.h);
+   - results: a worker's result lines become new recipient states and
+     events, written in one transaction per batch; a message whose
+     recipients are all final then leaves the spool (lib/dqdb.h).
+   Functions return 0 or -1 with errno; -1 from one that writes db/ means
+   the state in memory may be ahead of db/: the caller exits (a restart
+   resumes from db/). */
 #include <stddef.h>
 #include "buf.h"
 #include "dq.h"
@@ -59,11 +55,7 @@ struct dqsched_batch {
   size_t n, cap;
 };
 
-int dqsched_open(struct dqsched *q, const char *spooldir, const char *dbdir);
-void dqsched_close(struct dqsched *q);
-int dqsched_resume(struct dqsched *q);
-/* Take everything in new/.  The number of messages taken, or -1. */
-long dqsched_pickup(struct dqsched *q);
+/* Opening, pickup and resume: lib/dqdb.h. */
 
 /* Group the recipients due at now; *next gets the earliest later due time
    (0 if none).  Recipients whose domain has no A-label form fail here

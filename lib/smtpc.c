@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -72,6 +73,8 @@ int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == -1) goto fail;
     if (err) { errno = err; goto fail; }
   }
+  /* Commands and data are written whole, never byte by byte: no Nagle. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
   if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) ipstr(&ss, c->local_ip, sizeof c->local_ip);
   memset(&ss, 0, sizeof ss);
   memcpy(&ss, sa, salen < sizeof ss ? salen : sizeof ss);
@@ -344,18 +347,16 @@ int smtpc_data(struct smtpc *c, const char *p, size_t n)
   struct buf b = BUF_ZERO;
   size_t off = 0;
   int r = 0;
-  while (off < n && r == 0) {
+  /* The end of data goes in the same write as the last chunk: a small
+     write of its own would wait for the peer's delayed ACK. */
+  do {
     size_t chunk = n - off > DATA_CHUNK ? DATA_CHUNK : n - off;
     buf_trunc(&b, 0);
     if (smtpc_dotstuff(&b, &d, p + off, chunk) == -1) r = -1;
-    else r = smtpc_put(c, b.s, b.len);
     off += chunk;
-  }
-  if (r == 0) {
-    buf_trunc(&b, 0);
-    if (smtpc_dotstuff_end(&b, &d) == -1) r = -1;
-    else r = smtpc_put(c, b.s, b.len);
-  }
+    if (r == 0 && off == n && smtpc_dotstuff_end(&b, &d) == -1) r = -1;
+    if (r == 0) r = smtpc_put(c, b.s, b.len);
+  } while (off < n && r == 0);
   buf_free(&b);
   return r;
 }

@@ -481,8 +481,8 @@ static int size_ok(size_t n)
   return n < 0xffffffffu;
 }
 
-int tbl_get(struct tbl *t, struct tbl_txn *x, const char *name,
-            const void *k, size_t kn, struct buf *v)
+static int get(struct tbl *t, struct tbl_txn *x, const char *name,
+               const void *k, size_t kn, struct buf *v, u_int32_t flags)
 {
   DB *db;
   DBT key, data;
@@ -492,11 +492,23 @@ int tbl_get(struct tbl *t, struct tbl_txn *x, const char *name,
   dbt(&key, k, kn);
   dbt(&data, 0, 0);
   enter(t);
-  r = db->get(db, x ? x->txn : 0, &key, &data, 0);
+  r = db->get(db, x ? x->txn : 0, &key, &data, flags);
   leave(t);
   if (r == DB_NOTFOUND) return 1;
   if (r != 0) return fail(r);
   return buf_set(v, data.data, data.size);
+}
+
+int tbl_get(struct tbl *t, struct tbl_txn *x, const char *name,
+            const void *k, size_t kn, struct buf *v)
+{
+  return get(t, x, name, k, kn, v, 0);
+}
+
+int tbl_get_rmw(struct tbl *t, struct tbl_txn *x, const char *name,
+                const void *k, size_t kn, struct buf *v)
+{
+  return get(t, x, name, k, kn, v, x ? DB_RMW : 0);
 }
 
 static int put(struct tbl *t, struct tbl_txn *x, const char *name,

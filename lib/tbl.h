@@ -37,6 +37,11 @@ void tbl_abort(struct tbl_txn *x);
    tbl_get: 0 found (value in v, replacing its content), 1 absent, -1 error. */
 int tbl_get(struct tbl *t, struct tbl_txn *x, const char *table,
             const void *k, size_t kn, struct buf *v);
+/* tbl_get_rmw: tbl_get taking the write lock at once (read for update),
+   so that two writers updating one row queue instead of deadlocking on
+   the lock upgrade.  Meant for x != 0. */
+int tbl_get_rmw(struct tbl *t, struct tbl_txn *x, const char *table,
+                const void *k, size_t kn, struct buf *v);
 int tbl_put(struct tbl *t, struct tbl_txn *x, const char *table,
             const void *k, size_t kn, const void *v, size_t vn);
 /* tbl_add: like put, but 1 (nothing written) if the key exists. */

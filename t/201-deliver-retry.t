@@ -18,10 +18,11 @@ start_sink "$TMPD/a" 127.0.0.2
 start_sink "$TMPD/b" 127.0.0.3 -r 'later=451 4.7.1 greylisted, come back later'
 bpid=$!
 start_sink "$TMPD/c" 127.0.0.4
-# retries every second or two, given up after 3 s (acme: no settings)
-export CMC_REMOTE_PORT=$SINK_PORT CMC_RETRY_INTERVAL=1 CMC_RETRY_PERIOD=3
+# retries after 1 s, then 2 s, given up 4 s after the accept (acme: no settings)
+export CMC_REMOTE_PORT=$SINK_PORT CMC_RETRY_INTERVAL=1 CMC_RETRY_PERIOD=4
 SPOOL=$CMC_HOME/spool
 
+bg deliver 2>"$TMPD/deliver.err"
 msg() { printf 'Subject: %s\n\nbody\n' "$1"; }
 id_rej=$(msg rej | queue-inject -t acme -f s@example.com reject@a.test)
 id_def=$(msg def | queue-inject -t acme -f s@example.com defer@a.test)
@@ -30,8 +31,6 @@ id_dd=$(msg dd | queue-inject -t acme -f s@example.com datadefer@c.test)
 id_dr=$(msg dr | queue-inject -t acme -f s@example.com datareject@c.test)
 id_drop=$(msg drop | queue-inject -t acme -f s@example.com drop@c.test)
 id_later=$(msg later | queue-inject -t beta -f s@example.com later@b.test)
-
-bg deliver 2>"$TMPD/deliver.err"
 ev() { cmcctl events "$1" "$2" | cut -f2-4; }            # status error rcpt
 evr() { cmcctl events "$1" "$2" | cut -f2,3,4,6; }       # ... and the reply
 has() { cmcctl events "$1" "$2" | cut -f2-4 | grep -q "$3"; }
@@ -61,7 +60,7 @@ like "$(evr acme "$id_dr")" "*failed	99	datareject@c.test	554 5.6.0 message refu
 wait_for 10 has acme "$id_drop" deferred
 like "$(evr acme "$id_drop")" "*deferred	0	drop@c.test	lost connection with mx.c.test \\[127.0.0.4] while *" "dropped connection: deferred"
 
-# the retry period (3 s) ends: status 3 with the last reply
+# the retry period (4 s) ends: status 3 with the last reply
 wait_for 15 has acme "$id_def" failed
 like "$(evr acme "$id_def" | tail -1)" "failed	3	defer@a.test	451 4.2.0 mailbox busy, try again later" "retry period over: failed, status 3, last reply"
 nd=$(ev acme "$id_def" | grep -c deferred)
