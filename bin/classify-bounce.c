@@ -6,6 +6,7 @@
    $CMC_HOME/etc/classify, else the tree's templates/classify.
    Exit 0 classified, 2 not a bounce, 100 bad usage or input, 111 temporary. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,11 @@
 #include "home.h"
 #include "io.h"
 
-#define USAGE "usage: classify-bounce [-x] [-d dir] [-l | file ...] | classify-bounce [-x] [-d dir] -r [-s stage] [reply ...]"
+#define USAGE "usage: classify-bounce [-x] [-d dir] [-l | -m] [file ...] | classify-bounce [-x] [-d dir] -r [-s stage] [reply ...]"
 #define NAME_MAX_LEN 4096
 #define EXIT_NOTBOUNCE 2
 #define REPLY_MAX 65536
+#define MBOX_CHUNK (1 << 20)            /* bytes read at a time from an mbox */
 
 static int explain;
 
@@ -48,7 +50,12 @@ static const char *rule_dir(const char *opt, char *buf, size_t n)
 /* Tabs and newlines never reach the output columns. */
 static void put_field(const char *s)
 {
-  for (; *s; s++) putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+  while (*s) {
+    size_t n = strcspn(s, "\t\n\r");
+    fwrite(s, 1, n, stdout);
+    s += n;
+    if (*s) { putchar(' '); s++; }
+  }
 }
 
 static int one_message(const struct classify *c, struct bounce *b, const char *name,
@@ -126,6 +133,78 @@ static int each_listed(const struct classify *c, struct bounce *b, struct buf *m
   return rc;
 }
 
+/* -m: each message of the mbox on fd (messages start at lines "From ").
+   Output lines are labelled N or NAME:N, N counting from 1. */
+static int each_in_mbox(const struct classify *c, struct bounce *b, struct buf *in, int fd,
+                        const char *name)
+{
+  size_t start = 0, scan = 0;
+  unsigned long nmsg = 0;
+  int eof = 0, rc = 0, skipping = 0;
+  in->len = 0;
+  for (;;) {
+    const char *sep = 0, *p = in->s ? in->s + scan : 0;
+    /* the next "\nFrom " after the start of the current message */
+    while (p && (size_t)(p - in->s) + 6 <= in->len) {
+      const char *nl = memchr(p, '\n', in->len - (size_t)(p - in->s));
+      if (!nl || (size_t)(nl - in->s) + 6 > in->len) break;
+      if (nl[1] == 'F' && !memcmp(nl + 1, "From ", 5)) { sep = nl; break; }
+      p = nl + 1;
+    }
+    if (sep || (eof && start < in->len)) {
+      size_t end = sep ? (size_t)(sep - in->s) + 1 : in->len;
+      char label[NAME_MAX_LEN + 24];
+      nmsg++;
+      if (skipping) {
+        skipping = 0;
+        rc = worst(rc, EXIT_PERM);
+      } else if (end - start > BOUNCE_MSG_MAX) {
+        snprintf(label, sizeof label, "%lu", nmsg);
+        warn("message too large: ", label);
+        rc = worst(rc, EXIT_PERM);
+      } else {
+        snprintf(label, sizeof label, "%s%s%lu", name ? name : "", name ? ":" : "", nmsg);
+        rc = worst(rc, one_message(c, b, label, in->s + start, end - start));
+      }
+      start = end;
+      scan = start;
+      if (!sep) break;
+      continue;
+    }
+    if (eof) break;
+    /* need more: drop what is done, read on */
+    if (start) {
+      memmove(in->s, in->s + start, in->len - start);
+      in->len -= start;
+      scan = scan > start ? scan - start : 0;
+      start = 0;
+    }
+    if (in->len > BOUNCE_MSG_MAX + 6) {
+      /* one message over the limit: forget its bytes, keep looking for the next */
+      if (!skipping) {
+        char label[32];
+        snprintf(label, sizeof label, "%lu", nmsg + 1);
+        warn("message too large: ", label);
+      }
+      skipping = 1;
+      memmove(in->s, in->s + in->len - 6, 6);
+      in->len = 6;
+      scan = 0;
+    }
+    if (in->len > 6) scan = in->len - 6;
+    {
+      ssize_t r;
+      if (buf_ready(in, MBOX_CHUNK) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+      r = read_retry(fd, in->s + in->len, MBOX_CHUNK);
+      if (r == -1) { warn_sys("unable to read ", name ? name : "mbox"); return EXIT_TEMP; }
+      if (r == 0) eof = 1;
+      in->len += (size_t)r;
+      in->s[in->len] = 0;
+    }
+  }
+  return rc;
+}
+
 static int reply_mode(const struct classify *c, const char *stage, char **argv, int argc)
 {
   struct buf t = BUF_ZERO;
@@ -167,12 +246,13 @@ int main(int argc, char **argv)
   struct classify *c;
   struct bounce *b;
   struct buf m = BUF_ZERO;
-  int opt, reply = 0, list = 0, rc = 0, i;
+  int opt, reply = 0, list = 0, mbox = 0, rc = 0, i;
   prog = "classify-bounce";
-  while ((opt = getopt(argc, argv, "d:lrs:x")) != -1)
+  while ((opt = getopt(argc, argv, "d:lmrs:x")) != -1)
     switch (opt) {
     case 'd': dirarg = optarg; break;
     case 'l': list = 1; break;
+    case 'm': mbox = 1; break;
     case 'r': reply = 1; break;
     case 's': stage = optarg; break;
     case 'x': explain = 1; break;
@@ -180,7 +260,8 @@ int main(int argc, char **argv)
     }
   argc -= optind;
   argv += optind;
-  if ((stage && !reply) || (list && (reply || argc))) die(EXIT_PERM, USAGE, 0);
+  if ((stage && !reply) || (list && (reply || argc || mbox)) || (mbox && reply))
+    die(EXIT_PERM, USAGE, 0);
   dir = rule_dir(dirarg, dirbuf, sizeof dirbuf);
   if (!dir) die(EXIT_TEMP, "unable to find the rule directory (etc/classify or templates/classify)", 0);
   if (classify_load(&c, dir, err, sizeof err) == -1)
@@ -191,6 +272,18 @@ int main(int argc, char **argv)
     if (!b) die_sys(EXIT_TEMP, "out of memory", 0);
     bounce_init(b);
     if (list) rc = each_listed(c, b, &m);
+    else if (mbox && !argc) rc = each_in_mbox(c, b, &m, 0, 0);
+    else if (mbox)
+      for (i = 0; i < argc; i++) {
+        int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+          warn_sys("unable to open ", argv[i]);
+          rc = worst(rc, errno_is_temp(errno) ? EXIT_TEMP : EXIT_PERM);
+          continue;
+        }
+        rc = worst(rc, each_in_mbox(c, b, &m, fd, argv[i]));
+        close(fd);
+      }
     else if (!argc) {
       if (read_all(0, &m, BOUNCE_MSG_MAX) == -1) {
         if (errno == EFBIG) die(EXIT_PERM, "message too large", 0);
@@ -198,7 +291,8 @@ int main(int argc, char **argv)
       }
       rc = one_message(c, b, 0, m.s ? m.s : "", m.len);
     }
-    for (i = 0; i < argc; i++) rc = worst(rc, one_file(c, b, &m, argv[i], argc > 1));
+    if (!mbox)
+      for (i = 0; i < argc; i++) rc = worst(rc, one_file(c, b, &m, argv[i], argc > 1));
     bounce_free(b);
     free(b);
   }

@@ -273,6 +273,13 @@ static const char *const orig_fields[] = {
   "x-google-dkim-signature: ", "x-envelope-from: ", "x-original-to: ", 0
 };
 
+/* First characters of orig_marks and orig_fields, either case. */
+static const unsigned char mark_first[256] = {
+  ['-'] = 1, ['|'] = 1, ['a'] = 1, ['c'] = 1, ['d'] = 1, ['m'] = 1, ['o'] = 1, ['r'] = 1,
+  ['t'] = 1, ['x'] = 1, ['A'] = 1, ['C'] = 1, ['D'] = 1, ['M'] = 1, ['O'] = 1, ['R'] = 1,
+  ['T'] = 1, ['X'] = 1
+};
+
 /* Does s[0..n) start with lowercase word w, ignoring case? */
 static int prefix(const char *s, size_t n, const char *w)
 {
@@ -292,7 +299,7 @@ static size_t cut_original(const char *t, size_t n)
     const char *q = p;
     size_t qn = ln;
     while (qn && (*q == ' ' || *q == '\t')) q++, qn--;
-    if (qn >= 8 && strchr("-ocm|tr-dxa", lc((unsigned char)q[0]))) {
+    if (qn >= 8 && mark_first[(unsigned char)q[0]]) {
       int c0 = lc((unsigned char)q[0]);
       for (i = 0; orig_marks[i]; i++)
         if (orig_marks[i][0] == c0 && prefix(q, qn, orig_marks[i])) return (size_t)(p - t);
@@ -324,10 +331,16 @@ static void take_orig_to(struct bounce *b, const char *h, size_t n)
 
 static void html_to_text(struct buf *out, const char *p, size_t n)
 {
-  size_t i;
-  int tag = 0;
-  for (i = 0; i < n; i++) {
+  size_t i = 0;
+  while (i < n) {
+    /* text up to the next tag or entity at once */
+    size_t j = i;
+    while (j < n && p[j] != '<' && p[j] != '&') j++;
+    buf_add(out, p + i, j - i);
+    i = j;
+    if (i >= n) break;
     if (p[i] == '<') {
+      const char *gt;
       size_t k = i + 1;
       if (k < n && p[k] == '/') k++;
       if (k + 1 < n && ((lc(p[k]) == 'b' && lc(p[k + 1]) == 'r')
@@ -335,11 +348,11 @@ static void html_to_text(struct buf *out, const char *p, size_t n)
                         || (lc(p[k]) == 'd' && lc(p[k + 1]) == 'i')
                         || (lc(p[k]) == 't' && lc(p[k + 1]) == 'r')))
         buf_addc(out, '\n');
-      tag = 1;
+      gt = memchr(p + i, '>', n - i);
+      i = gt ? (size_t)(gt - p) + 1 : n;
       continue;
     }
-    if (tag) { if (p[i] == '>') tag = 0; continue; }
-    if (p[i] == '&') {
+    {
       static const char *const ent[][2] = {
         { "&nbsp;", " " }, { "&lt;", "<" }, { "&gt;", ">" }, { "&amp;", "&" },
         { "&quot;", "\"" }, { "&#39;", "'" }, { 0, 0 }
@@ -349,13 +362,12 @@ static void html_to_text(struct buf *out, const char *p, size_t n)
         size_t el = strlen(ent[e][0]);
         if (i + el <= n && ci_find(p + i, el, ent[e][0]) == 0) {
           buf_adds(out, ent[e][1]);
-          i += el - 1;
+          i += el;
           break;
         }
       }
-      if (ent[e][0]) continue;
+      if (!ent[e][0]) buf_addc(out, p[i++]);
     }
-    buf_addc(out, p[i]);
   }
 }
 
@@ -891,9 +903,15 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
     /* LF line ends only from here on; a lone CR stays */
     b->msg.len = 0;
     if (buf_ready(&b->msg, n) == -1) return -1;
-    for (i = 0; i < n; i++) {
-      if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue;
-      b->msg.s[b->msg.len++] = p[i];
+    for (i = 0; i < n;) {
+      const char *cr = memchr(p + i, '\r', n - i);
+      size_t run = cr ? (size_t)(cr - (p + i)) : n - i;
+      memcpy(b->msg.s + b->msg.len, p + i, run);
+      b->msg.len += run;
+      i += run;
+      if (i >= n) break;
+      if (!(i + 1 < n && p[i + 1] == '\n')) b->msg.s[b->msg.len++] = '\r';
+      i++;
     }
     b->msg.s[b->msg.len] = 0;
     m = b->msg.s;

@@ -149,14 +149,46 @@ int mime_param(const char *v, size_t n, const char *name, char *out, size_t outn
   return 0;
 }
 
+void mime_find_init(struct mime_find *f, const char *pat, size_t n)
+{
+  size_t i;
+  if (n > MIME_FIND_MAX) n = MIME_FIND_MAX;
+  memcpy(f->pat, pat, n);
+  f->n = n;
+  /* a skip longer than 255 is cut to 255: still correct, a little slower */
+  memset(f->skip, n > 255 ? 255 : (int)n, sizeof f->skip);
+  for (i = 0; i + 1 < n; i++)
+    f->skip[(unsigned char)pat[i]] = (unsigned char)(n - 1 - i > 255 ? 255 : n - 1 - i);
+}
+
+const char *mime_find(const struct mime_find *f, const char *h, size_t hn)
+{
+  size_t i = 0, n = f->n;
+  unsigned char last;
+  if (!n || hn < n) return n ? 0 : h;
+  last = (unsigned char)f->pat[n - 1];
+  while (i + n <= hn) {
+    unsigned char c = (unsigned char)h[i + n - 1];
+    if (c == last && !memcmp(h + i, f->pat, n - 1)) return h + i;
+    i += f->skip[c];
+  }
+  return 0;
+}
+
 void mime_parts_init(struct mime_parts *it, const char *body, size_t n,
                      const char *bnd, size_t blen)
 {
+  char pat[MIME_FIND_MAX];
   it->p = body;
   it->end = body + n;
   it->bnd = bnd;
   it->blen = blen;
-  it->done = blen == 0;
+  it->done = blen == 0 || blen + 3 > MIME_FIND_MAX;
+  if (it->done) return;
+  pat[0] = '\n';
+  pat[1] = pat[2] = '-';
+  memcpy(pat + 3, bnd, blen);
+  mime_find_init(&it->nl_bnd, pat, blen + 3);
 }
 
 /* Is p (at a line start) a delimiter line?  1 plain, 2 closing, 0 no. */
@@ -175,16 +207,13 @@ static int delim(const struct mime_parts *it, const char *p)
 /* The next delimiter line at or after p: its start, or end. */
 static const char *next_delim(const struct mime_parts *it, const char *p, int *kind)
 {
-  const char *start = p;
   *kind = 0;
-  /* a delimiter is "--" at a line start; base64 has no '-' at all, so
-     looking for '-' skips encoded attachments quickly */
+  if (p < it->end && (*kind = delim(it, p)) != 0) return p;
   while (p < it->end) {
-    const char *d = memchr(p, '-', (size_t)(it->end - p));
+    const char *d = mime_find(&it->nl_bnd, p, (size_t)(it->end - p));
     if (!d) break;
-    if ((d == start || d[-1] == '\n') && (*kind = delim(it, d)) != 0) return d;
+    if ((*kind = delim(it, d + 1)) != 0) return d + 1;
     p = d + 1;
-    while (p < it->end && *p == '-') p++;   /* a line of dashes */
   }
   *kind = 0;
   return it->end;
@@ -251,22 +280,28 @@ static int hexval(int c)
 
 int mime_unqp(struct buf *out, const char *p, size_t n)
 {
-  size_t i;
+  size_t i = 0;
   if (buf_ready(out, n) == -1) return -1;
-  for (i = 0; i < n; i++) {
-    if (p[i] == '=' && i + 1 < n) {
+  while (i < n) {
+    const char *eq = memchr(p + i, '=', n - i);
+    size_t run = eq ? (size_t)(eq - (p + i)) : n - i;
+    memcpy(out->s + out->len, p + i, run);     /* plain text up to the next '=' */
+    out->len += run;
+    i += run;
+    if (i >= n) break;
+    if (i + 1 < n) {
       size_t j = i + 1;
       int h, l;
       while (j < n && (p[j] == ' ' || p[j] == '\t')) j++;
-      if (j < n && p[j] == '\n') { i = j; continue; }      /* soft line break */
+      if (j < n && p[j] == '\n') { i = j + 1; continue; }      /* soft line break */
       if (i + 2 < n && (h = hexval((unsigned char)p[i + 1])) >= 0
           && (l = hexval((unsigned char)p[i + 2])) >= 0) {
         out->s[out->len++] = (char)(h * 16 + l);
-        i += 2;
+        i += 3;
         continue;
       }
     }
-    out->s[out->len++] = p[i];
+    out->s[out->len++] = p[i++];
   }
   out->s[out->len] = 0;
   return 0;
@@ -480,7 +515,13 @@ int mime_words(struct buf *out, struct mime_convs *cv, const char *v, size_t n)
       if (j + 1 < un.len && un.s[j] == '=' && un.s[j + 1] == '?') { i = j; continue; }
     }
     last_word = 0;
-    if (buf_addc(out, un.s[i++]) == -1) { r = -1; break; }
+    {
+      /* plain text up to the next "=?" at once */
+      size_t j = i + 1;
+      while (j < un.len && !(un.s[j] == '=' && j + 1 < un.len && un.s[j + 1] == '?')) j++;
+      if (buf_add(out, un.s + i, j - i) == -1) { r = -1; break; }
+      i = j;
+    }
   }
   buf_free(&tmp);
   buf_free(&un);

@@ -35,12 +35,23 @@ void mime_type(char out[MIME_TYPE_MAX], const char *v, size_t n);
    (quotes removed); 1 found, 0 not. */
 int mime_param(const char *v, size_t n, const char *name, char *out, size_t outn);
 
+/* Searching for a fixed string (Horspool): mime_find_init, then mime_find. */
+#define MIME_FIND_MAX (MIME_BOUNDARY_MAX + 4)
+struct mime_find {
+  unsigned char skip[256];
+  char pat[MIME_FIND_MAX];
+  size_t n;
+};
+void mime_find_init(struct mime_find *f, const char *pat, size_t n);  /* n <= MIME_FIND_MAX */
+const char *mime_find(const struct mime_find *f, const char *h, size_t hn);
+
 /* Multipart walking: mime_parts_init then mime_part_next until 0. */
 struct mime_parts {
   const char *p, *end;
   const char *bnd;
   size_t blen;
   int done;
+  struct mime_find nl_bnd;      /* "\n--boundary" */
 };
 void mime_parts_init(struct mime_parts *it, const char *body, size_t n,
                      const char *bnd, size_t blen);

@@ -840,6 +840,8 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
   /* the stage, from the caller or the text around */
   if (in->stage && in->stage[0]) snprintf(out->stage, sizeof out->stage, "%s", in->stage);
   else if (c->nstages) {
+    /* the reply may say it itself ("550 <a@b>: User unknown"), or the
+       text around it ("... (in reply to RCPT TO command)") */
     n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
     len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
     lower(low, subj, len);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <idn2.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <opendkim/dkim.h>
@@ -296,6 +297,7 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   if (!e->pkey || EVP_PKEY_get_id(e->pkey)
                       != (k.alg == DKIMKEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA)) {
     detail(s, "key %s does not parse as a %s private key", path, dkimkey_alg_name(k.alg));
+    ERR_clear_error();            /* not left for the TLS code of the caller to find */
     ent_free(e);
     return -1;
   }

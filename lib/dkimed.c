@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include "dkim.h"
 #include "dkimed.h"
@@ -296,6 +297,7 @@ nomem:
   errno = ENOMEM;
   goto out;
 crypto:
+  ERR_clear_error();              /* not left for the caller's TLS code to find */
   errno = EINVAL;
 out:
   if (r == -1) buf_trunc(sig, start);

@@ -243,7 +243,12 @@ static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
     m = dq_msg_new(names[i], e.tenant, e.composition, e.sender, e.client_ip, e.user,
                    e.accepted, e.is_8bitmime, e.is_smtputf8, e.rcpt, e.nrcpt);
     envelope_free(&e);
-    if (!m) goto nomem;
+    if (!m && errno == ENOMEM) goto nomem;
+    if (!m) {
+      if (q->warn) q->warn("unusable envelope in ", fp, 0);
+      mark_bad(q, names[i]);
+      continue;
+    }
     p.m[k++] = m;
     if (dqhdr_parse(&h, file.s + off, file.len - off) == -1
         || dq_msg_sethdr(m, h.from.s, h.subject.s, h.message_id.s, h.api_data.s) == -1)

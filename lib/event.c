@@ -1,21 +1,20 @@
-/* event.c: delivery events in tables "event" and "event_id" (see event.h,
-   doc/tables.md).
-     event     key  TENANT \0 TIMESEQ            value  the record below
-     event_id  key  TENANT \0 ID \0 TIMESEQ      value  empty
-   TIMESEQ is "%012lld.%06u.%020llu" (seconds, microseconds, sequence), so
-   byte order is time order and a tenant's time range is one cursor walk.
+/* event.c: delivery events: the record, the write path (record, index
+   entries, address table, counters, all in one transaction) and the reads
+   by message (see event.h, event_key.h for the keys, doc/tables.md).
    The record: "1" (format version) \0 time \0 usec \0 status \0 error \0
-   then the 14 strings of struct event in declaration order, each \0-ended. */
+   then the 14 strings of struct event in declaration order, each \0-ended.
+   Scans, counters and listings: event_scan.c; purge and checks:
+   event_purge.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "event.h"
+#include "event_key.h"
 
 #define EVENT_FIELDS 19
 #define EVENT_TEXT_MAX 2048      /* subject, reply and the like are cut here */
-#define TIMESEQ_LEN 40           /* 12 + 1 + 6 + 1 + 20 */
-#define TIME_MAX 999999999999LL  /* 12 digits keep byte order = time order */
+#define STAT_USER_MAX 128        /* API user names (tenant.h) are at most this */
 
 static const char *const names[] = { 0, "queued", "succeeded", "failed", "deferred" };
 
@@ -32,6 +31,136 @@ int event_status_parse(const char *s)
     if (!strcmp(s, names[i])) return i;
   return -1;
 }
+
+int event_err_index(int error)
+{
+  return error >= 1 && error <= 11 ? error - 1 : 11;
+}
+
+int event_err_code(int i)
+{
+  return i >= 0 && i <= 10 ? i + 1 : ERR_OTHER;
+}
+
+/* ---------- keys ---------- */
+
+void evk_ts(unsigned char *ts, long long us, unsigned long long seq)
+{
+  unsigned long long u = us < 0 ? 0 : (unsigned long long)us;
+  int i;
+  for (i = 7; i >= 0; i--, u >>= 8) ts[i] = (unsigned char)(u & 0xff);
+  for (i = 15; i >= 8; i--, seq >>= 8) ts[i] = (unsigned char)(seq & 0xff);
+}
+
+long long evk_ts_us(const unsigned char *ts)
+{
+  unsigned long long u = 0;
+  int i;
+  for (i = 0; i < 8; i++) u = u << 8 | ts[i];
+  return (long long)(u & 0x7fffffffffffffffULL);
+}
+
+int evk_name_ok(const char *s)
+{
+  size_t i;
+  if (!s || !*s) return 0;
+  for (i = 0; s[i]; i++)
+    if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || i == 64) return 0;
+  return 1;
+}
+
+int evk_part(struct buf *k, const char *tenant, const char *comp)
+{
+  buf_trunc(k, 0);
+  if (buf_addz(k, tenant) == -1 || buf_addz(k, comp) == -1) return -1;
+  return 0;
+}
+
+int evk_lower(struct buf *b, const char *s)
+{
+  size_t n = strlen(s), i;
+  if (buf_ready(b, n) == -1) return -1;
+  for (i = 0; i < n; i++) {
+    char c = s[i];
+    b->s[b->len + i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+  }
+  b->len += n;
+  b->s[b->len] = 0;
+  return 0;
+}
+
+const char *evk_domain(const char *addr)
+{
+  const char *at = strrchr(addr, '@');
+  return at ? at + 1 : "";
+}
+
+int evk_ixval(struct buf *v, int status, int error)
+{
+  buf_trunc(v, 0);
+  if (buf_addc(v, (char)('0' + status)) == -1) return -1;
+  return error ? buf_printf(v, "%d", error) : 0;
+}
+
+int evk_ixval_parse(const void *vp, size_t vn, int *status, int *error)
+{
+  const char *v = vp;
+  size_t i;
+  int e = 0;
+  if (vn < 1 || vn > 4 || v[0] < '1' || v[0] > '4') return -1;
+  for (i = 1; i < vn; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    e = e * 10 + (v[i] - '0');
+  }
+  *status = v[0] - '0';
+  *error = e;
+  return 0;
+}
+
+int evk_counts_encode(struct buf *v, const struct event_counts *c)
+{
+  int i;
+  buf_trunc(v, 0);
+  if (buf_addz(v, "1") == -1) return -1;
+  for (i = 0; i < EVC_N; i++)
+    if (buf_addu(v, c->n[i]) == -1 || buf_addc(v, 0) == -1) return -1;
+  return 0;
+}
+
+int evk_counts_decode(struct event_counts *c, const void *vp, size_t vn)
+{
+  const char *p = vp, *end = p + vn;
+  int i;
+  memset(c, 0, sizeof *c);
+  if (vn < 2 || memcmp(p, "1", 2)) return -1;
+  p += 2;
+  /* Counters a later format adds are ignored; missing ones stay 0. */
+  for (i = 0; i < EVC_N && p < end; i++) {
+    unsigned long long u = 0;
+    while (p < end && *p >= '0' && *p <= '9') u = u * 10 + (unsigned long long)(*p++ - '0');
+    if (p == end || *p) return -1;
+    c->n[i] = u;
+    p++;
+  }
+  return 0;
+}
+
+/* TENANT \0 KIND SLOT \0 [DOMAIN \0] COMP \0 USER */
+int evk_statkey(struct buf *k, const char *tenant, int kind, long long slot,
+                const char *domain, const char *comp, const char *user)
+{
+  size_t un = strlen(user);
+  buf_trunc(k, 0);
+  if (buf_addz(k, tenant) == -1 || buf_printf(k, "%c%012lld", kind, slot) == -1
+      || buf_addc(k, 0) == -1)
+    return -1;
+  if (kind == EVENT_SLOT_DOMAIN && buf_addz(k, domain) == -1) return -1;
+  if (un > STAT_USER_MAX) un = STAT_USER_MAX;
+  if (buf_addz(k, comp) == -1 || buf_add(k, user, un) == -1) return -1;
+  return 0;
+}
+
+/* ---------- the record ---------- */
 
 /* Add s (0 = "") with its NUL, cut at EVENT_TEXT_MAX on a UTF-8
    character boundary: an event is never lost to a long text. */
@@ -50,57 +179,7 @@ static int addfield(struct buf *b, const char *s)
 
 static long long clamp(long long t)
 {
-  return t < 0 ? 0 : t > TIME_MAX ? TIME_MAX : t;
-}
-
-static int tenant_ok(const char *s)
-{
-  return s && *s && strlen(s) <= 64 && !strchr(s, '\n');
-}
-
-int event_add(struct tbl *t, struct tbl_txn *x, const struct event *e)
-{
-  struct buf rec = BUF_ZERO, key = BUF_ZERO, idx = BUF_ZERO;
-  char ts[64];
-  long long tm = clamp(e->time);
-  int r = -1, tries;
-  if (!tenant_ok(e->tenant) || !e->id || !*e->id
-      || e->status < EV_QUEUED || e->status > EV_DEFERRED)
-    return errno = EINVAL, -1;
-  if (buf_printf(&rec, "1%c%lld%c%u%c%d%c%d%c", 0, tm, 0, e->usec % 1000000, 0,
-                 (int)e->status, 0, e->error, 0) == -1
-      || addfield(&rec, e->tenant) == -1 || addfield(&rec, e->composition) == -1
-      || addfield(&rec, e->id) == -1 || addfield(&rec, e->message_id) == -1
-      || addfield(&rec, e->sender) == -1 || addfield(&rec, e->from) == -1
-      || addfield(&rec, e->rcpt) == -1 || addfield(&rec, e->subject) == -1
-      || addfield(&rec, e->api_data) == -1 || addfield(&rec, e->reply) == -1
-      || addfield(&rec, e->remote) == -1 || addfield(&rec, e->sender_ip) == -1
-      || addfield(&rec, e->source_ip) == -1 || addfield(&rec, e->user) == -1)
-    goto out;
-  /* The sequence is unique among live processes (tbl_uniq); the add
-     refuses a duplicate anyway, and then the next number is taken. */
-  for (tries = 0; tries < 8; tries++) {
-    snprintf(ts, sizeof ts, "%012lld.%06u.%020llu", tm, e->usec % 1000000, tbl_uniq(t));
-    buf_trunc(&key, 0);
-    if (buf_addz(&key, e->tenant) == -1 || buf_adds(&key, ts) == -1) goto out;
-    r = tbl_add(t, x, "event", key.s, key.len, rec.s, rec.len);
-    if (r != 1) break;
-  }
-  if (r != 0) {
-    if (r == 1) errno = EEXIST, r = -1;
-    goto out;
-  }
-  if (buf_addz(&idx, e->tenant) == -1 || buf_addz(&idx, e->id) == -1
-      || buf_adds(&idx, ts) == -1) {
-    r = -1;
-    goto out;
-  }
-  r = tbl_put(t, x, "event_id", idx.s, idx.len, "", 0);
-out:
-  buf_free(&rec);
-  buf_free(&key);
-  buf_free(&idx);
-  return r;
+  return t < 0 ? 0 : t > EVENT_TIME_MAX ? EVENT_TIME_MAX : t;
 }
 
 static int num(const char *s, long long *v)
@@ -155,117 +234,448 @@ int event_decode(struct event *e, const void *v, size_t vn, struct buf *scratch)
   return 0;
 }
 
-struct byid {
+int evk_head(const void *v, size_t vn, long long *time, int *status, int *error)
+{
+  const char *p = v, *end = p + vn;
+  long long n[5];
+  int i;
+  for (i = 0; i < 5; i++) {
+    long long x = 0;
+    int any = 0, neg = 0;
+    if (p < end && *p == '-') neg = 1, p++;
+    while (p < end && *p >= '0' && *p <= '9' && x < 1000000000000000LL)
+      x = x * 10 + (*p++ - '0'), any = 1;
+    if (p == end || *p || !any) return -1;
+    n[i] = neg ? -x : x;
+    p++;
+  }
+  if (n[0] != 1 || n[3] < EV_QUEUED || n[3] > EV_DEFERRED) return -1;
+  *time = n[1];
+  *status = (int)n[3];
+  *error = (int)n[4];
+  return 0;
+}
+
+/* k = P TYPE VALUE \0 TS, or P TYPE TS when value is 0. */
+static int ixkey(struct buf *k, const char *tenant, const char *comp, int type,
+                 const char *value, const unsigned char *ts)
+{
+  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, (char)type) == -1) return -1;
+  if (value && buf_addz(k, value) == -1) return -1;
+  return buf_add(k, ts, EVENT_TS);
+}
+
+/* ---------- the write path ---------- */
+
+/* The index entries of a record, computed from the record as stored (so
+   that the writer, the purge and the check agree on every key). */
+int evk_ents_build(struct evk_ents *x, const struct event *e, const unsigned char *ts)
+{
+  const char *tenant = e->tenant, *comp = e->composition;
+  struct evk_ent *n;
+  x->n = 0;
+  buf_trunc(&x->rcpt, 0);
+  buf_trunc(&x->sender, 0);
+  if (evk_lower(&x->rcpt, e->rcpt) == -1 || evk_lower(&x->sender, e->sender) == -1) return -1;
+  x->domain = evk_domain(x->rcpt.s);
+  /* By our message id (tenant-wide): the composition and status ride along. */
+  n = &x->e[x->n++];
+  n->table = EVT_ID;
+  buf_trunc(&n->k, 0);
+  buf_trunc(&n->v, 0);
+  if (buf_addz(&n->k, tenant) == -1 || buf_addz(&n->k, e->id) == -1
+      || buf_add(&n->k, ts, EVENT_TS) == -1 || buf_addz(&n->v, comp) == -1
+      || buf_addc(&n->v, (char)('0' + e->status)) == -1)
+    return -1;
+  if (x->rcpt.len) {
+    n = &x->e[x->n++];
+    n->table = EVT_IX;
+    if (ixkey(&n->k, tenant, comp, IX_RCPT, x->rcpt.s, ts) == -1
+        || evk_ixval(&n->v, (int)e->status, e->error) == -1)
+      return -1;
+  }
+  if (*x->domain) {
+    n = &x->e[x->n++];
+    n->table = EVT_IX;
+    if (ixkey(&n->k, tenant, comp, IX_DOMAIN, x->domain, ts) == -1
+        || evk_ixval(&n->v, (int)e->status, e->error) == -1)
+      return -1;
+  }
+  n = &x->e[x->n++];
+  n->table = EVT_IX;
+  if (ixkey(&n->k, tenant, comp, IX_SENDER, x->sender.s, ts) == -1
+      || evk_ixval(&n->v, (int)e->status, e->error) == -1)
+    return -1;
+  if (e->status == EV_FAILED || e->status == EV_DEFERRED) {
+    n = &x->e[x->n++];
+    n->table = EVT_IX;
+    buf_trunc(&n->v, 0);
+    if (ixkey(&n->k, tenant, comp, e->status == EV_FAILED ? IX_FAILED : IX_DEFERRED, 0, ts) == -1
+        || (e->error && buf_printf(&n->v, "%d", e->error) == -1))
+      return -1;
+  }
+  return 0;
+}
+
+void evk_ents_free(struct evk_ents *x)
+{
+  size_t i;
+  for (i = 0; i < sizeof x->e / sizeof x->e[0]; i++) {
+    buf_free(&x->e[i].k);
+    buf_free(&x->e[i].v);
+  }
+  buf_free(&x->rcpt);
+  buf_free(&x->sender);
+}
+
+int evk_midkey(struct buf *k, const struct event *e)
+{
+  buf_trunc(k, 0);
+  if (!*e->message_id) return 1;
+  if (buf_addz(k, e->tenant) == -1 || buf_addz(k, e->message_id) == -1
+      || buf_adds(k, e->id) == -1)
+    return -1;
+  return 0;
+}
+
+struct add {
+  struct buf rec, key, k2, tmp, lc, scratch, other;
+  struct evk_ents ents;
+};
+
+static void add_free(struct add *a)
+{
+  buf_free(&a->rec);
+  buf_free(&a->key);
+  buf_free(&a->k2);
+  buf_free(&a->tmp);
+  buf_free(&a->lc);
+  buf_free(&a->scratch);
+  buf_free(&a->other);
+  evk_ents_free(&a->ents);
+}
+
+/* The address table: every suffix of the recipient, so that a substring
+   search is a prefix walk (event_addr_find). */
+static int add_address(struct tbl *t, struct tbl_txn *x, struct add *a, const char *tenant,
+                       const char *comp, const char *rcpt)
+{
+  size_t n = strlen(rcpt), i, last;
+  int r;
+  if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_SUFFIX) == -1
+      || buf_addz(&a->k2, rcpt) == -1)
+    return -1;
+  r = tbl_get(t, x, EVT_ADDR, a->k2.s, a->k2.len, &a->tmp);
+  if (r != 1) return r;            /* known already (0), or -1 */
+  last = n > EVENT_ADDR_SUFFIX_MAX ? 1 : n;
+  for (i = 0; i < last; i++) {
+    if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_SUFFIX) == -1
+        || buf_addz(&a->k2, rcpt + i) == -1 || buf_add(&a->k2, rcpt, i) == -1)
+      return -1;
+    if (tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1) return -1;
+  }
+  if (last < n) {
+    if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_LONG) == -1
+        || buf_adds(&a->k2, rcpt) == -1)
+      return -1;
+    if (tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1) return -1;
+  }
+  return 0;
+}
+
+struct late {
   struct tbl *t;
   struct tbl_txn *x;
   const char *prefix;
-  size_t prefixn, tenantn;
-  struct buf key, val, scratch;
-  event_fn *fn;
-  void *ctx;
+  size_t prefixn;
+  struct buf cand;                 /* COMP \0 TS ... of succeeded events */
 };
 
-/* One index entry: fetch the record its key names, hand it on. */
+static int late_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
+{
+  struct late *l = ctx;
+  const char *comp = v;
+  size_t cn;
+  if (kn != l->prefixn + EVENT_TS || memcmp(k, l->prefix, l->prefixn)) return 1;
+  cn = strnlen(comp, vn);
+  if (cn + 2 != vn || comp[cn + 1] != '0' + EV_SUCCEEDED) return 0;
+  if (buf_add(&l->cand, comp, cn + 1) == -1
+      || buf_add(&l->cand, (const char *)k + l->prefixn, EVENT_TS) == -1)
+    return -1;
+  return 0;
+}
+
+/* 1 if a success of this message and recipient is recorded: the failure
+   is a late bounce (not counted as failed: console.md section 7.6). */
+static int is_late(struct tbl *t, struct tbl_txn *x, struct add *a, const struct event *e)
+{
+  struct late l;
+  struct event o;
+  size_t i;
+  int r;
+  memset(&l, 0, sizeof l);
+  buf_trunc(&a->k2, 0);
+  if (buf_addz(&a->k2, e->tenant) == -1 || buf_addz(&a->k2, e->id) == -1) return -1;
+  l.t = t;
+  l.x = x;
+  l.prefix = a->k2.s;
+  l.prefixn = a->k2.len;
+  r = tbl_walk(t, x, EVT_ID, a->k2.s, a->k2.len, 0, late_one, &l);
+  if (r < 0) goto out;
+  r = 0;
+  for (i = 0; i < l.cand.len && r == 0;) {
+    const char *comp = l.cand.s + i;
+    size_t cn = strlen(comp);
+    if (evk_part(&a->key, e->tenant, comp) == -1
+        || buf_add(&a->key, l.cand.s + i + cn + 1, EVENT_TS) == -1) {
+      r = -1;
+      break;
+    }
+    i += cn + 1 + EVENT_TS;
+    r = tbl_get(t, x, EVT_EVENT, a->key.s, a->key.len, &a->tmp);
+    if (r == 1) { r = 0; continue; }
+    if (r == -1) break;
+    if (event_decode(&o, a->tmp.s, a->tmp.len, &a->other) == -1) { r = 0; continue; }
+    buf_trunc(&a->lc, 0);
+    if (evk_lower(&a->lc, o.rcpt) == -1) { r = -1; break; }
+    r = !strcmp(a->lc.s, a->ents.rcpt.s);
+  }
+out:
+  buf_free(&l.cand);
+  return r;
+}
+
+void evk_count(struct event_counts *c, int status, int error, int late)
+{
+  switch (status) {
+  case EV_QUEUED: c->n[EVC_QUEUED]++; break;
+  case EV_SUCCEEDED: c->n[EVC_SUCCEEDED]++; break;
+  case EV_DEFERRED: c->n[EVC_DEFERRED]++; break;
+  case EV_FAILED:
+    c->n[EVC_ERR + event_err_index(error)]++;
+    if (evk_is_blocked(status, error)) c->n[EVC_BLOCKED]++;
+    else if (late) c->n[EVC_LATE]++;
+    else c->n[EVC_FAILED]++;
+    break;
+  }
+}
+
+static int count_one(struct tbl *t, struct tbl_txn *x, struct add *a, int kind, long long slot,
+                     const char *domain, const struct event *e, int late)
+{
+  struct event_counts c;
+  int r;
+  if (evk_statkey(&a->k2, e->tenant, kind, slot, domain, e->composition, e->user) == -1)
+    return -1;
+  /* Read for update: concurrent writers queue here instead of deadlocking. */
+  r = tbl_get_rmw(t, x, EVT_STAT, a->k2.s, a->k2.len, &a->tmp);
+  if (r == -1) return -1;
+  if (r == 1 || evk_counts_decode(&c, a->tmp.s, a->tmp.len) == -1) memset(&c, 0, sizeof c);
+  evk_count(&c, (int)e->status, e->error, late);
+  if (evk_counts_encode(&a->tmp, &c) == -1) return -1;
+  return tbl_put(t, x, EVT_STAT, a->k2.s, a->k2.len, a->tmp.s, a->tmp.len);
+}
+
+int evk_is_blocked(int status, int error)
+{
+  return status == EV_FAILED && (error == ERR_SUPPRESSED || error == ERR_UNSUBSCRIBED);
+}
+
+static int add(struct tbl *t, struct tbl_txn *x, const struct event *in, struct add *a)
+{
+  unsigned char ts[EVENT_TS];
+  const char *comp = in->composition && *in->composition ? in->composition : "default";
+  struct event e;
+  long long tm = clamp(in->time), slot;
+  unsigned usec = in->usec % 1000000;
+  size_t i;
+  int r = -1, tries, late = 0;
+  if (!evk_name_ok(in->tenant) || !evk_name_ok(comp) || !in->id || !*in->id
+      || in->status < EV_QUEUED || in->status > EV_DEFERRED || in->error < 0 || in->error > 999)
+    return errno = EINVAL, -1;
+  buf_trunc(&a->rec, 0);
+  if (buf_printf(&a->rec, "1%c%lld%c%u%c%d%c%d%c", 0, tm, 0, usec, 0,
+                 (int)in->status, 0, in->error, 0) == -1
+      || addfield(&a->rec, in->tenant) == -1 || addfield(&a->rec, comp) == -1
+      || addfield(&a->rec, in->id) == -1 || addfield(&a->rec, in->message_id) == -1
+      || addfield(&a->rec, in->sender) == -1 || addfield(&a->rec, in->from) == -1
+      || addfield(&a->rec, in->rcpt) == -1 || addfield(&a->rec, in->subject) == -1
+      || addfield(&a->rec, in->api_data) == -1 || addfield(&a->rec, in->reply) == -1
+      || addfield(&a->rec, in->remote) == -1 || addfield(&a->rec, in->sender_ip) == -1
+      || addfield(&a->rec, in->source_ip) == -1 || addfield(&a->rec, in->user) == -1)
+    return -1;
+  /* Every key below comes from the record as stored (texts cut). */
+  if (event_decode(&e, a->rec.s, a->rec.len, &a->scratch) == -1) return -1;
+  /* The sequence is unique among live processes (tbl_uniq); the add
+     refuses a duplicate anyway, and then the next number is taken. */
+  for (tries = 0; tries < 8; tries++) {
+    evk_ts(ts, tm * 1000000 + usec, tbl_uniq(t));
+    if (evk_part(&a->key, e.tenant, comp) == -1 || buf_add(&a->key, ts, EVENT_TS) == -1)
+      return -1;
+    r = tbl_add(t, x, EVT_EVENT, a->key.s, a->key.len, a->rec.s, a->rec.len);
+    if (r != 1) break;
+  }
+  if (r != 0) return r == 1 ? (errno = EEXIST, -1) : -1;
+  if (evk_ents_build(&a->ents, &e, ts) == -1) return -1;
+  for (i = 0; i < a->ents.n; i++)
+    if (tbl_put(t, x, a->ents.e[i].table, a->ents.e[i].k.s, a->ents.e[i].k.len,
+                a->ents.e[i].v.s, a->ents.e[i].v.len) == -1)
+      return -1;
+  /* Message-ID to our id: once per message. */
+  r = evk_midkey(&a->k2, &e);
+  if (r == -1) return -1;
+  if (r == 0) {
+    r = tbl_get(t, x, EVT_MID, a->k2.s, a->k2.len, &a->tmp);
+    if (r == -1 || (r == 1 && tbl_put(t, x, EVT_MID, a->k2.s, a->k2.len, "", 0) == -1))
+      return -1;
+  }
+  if (a->ents.rcpt.len && add_address(t, x, a, e.tenant, comp, a->ents.rcpt.s) == -1) return -1;
+
+  if (e.status == EV_FAILED && !evk_is_blocked((int)e.status, e.error)
+      && (late = is_late(t, x, a, &e)) == -1)
+    return -1;
+  /* Counters: minute, quarter hour, quarter hour by destination domain. */
+  slot = tm - tm % EVENT_MINUTE;
+  if (count_one(t, x, a, EVENT_SLOT_MINUTE, slot, "", &e, late) == -1) return -1;
+  slot = tm - tm % EVENT_QUARTER;
+  if (count_one(t, x, a, EVENT_SLOT_QUARTER, slot, "", &e, late) == -1
+      || count_one(t, x, a, EVENT_SLOT_DOMAIN, slot, a->ents.domain, &e, late) == -1)
+    return -1;
+  return 0;
+}
+
+int event_add(struct tbl *t, struct tbl_txn *x, const struct event *e)
+{
+  struct add a;
+  struct tbl_txn *own;
+  int r = -1, tries;
+  memset(&a, 0, sizeof a);
+  if (x) {
+    r = add(t, x, e, &a);
+  } else {
+    for (tries = 0; tries < EVENT_TXN_TRIES; tries++) {
+      if (tbl_begin(t, &own) == -1) break;
+      r = add(t, own, e, &a);
+      if (r == 0) {
+        r = tbl_commit(own);
+        break;
+      }
+      tbl_abort(own);
+      if (errno != EDEADLK) break;
+    }
+  }
+  add_free(&a);
+  return r;
+}
+
+/* ---------- by message ---------- */
+
+struct byid {
+  struct tbl *t;
+  struct tbl_txn *x;
+  const char *tenant;
+  const char *prefix;
+  size_t prefixn;
+  struct buf keys;                 /* COMP \0 TS ... */
+};
+
 static int byid_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
 {
   struct byid *b = ctx;
-  struct event e;
-  int r;
-  (void)v; (void)vn;
-  if (kn < b->prefixn || memcmp(k, b->prefix, b->prefixn)) return 1;  /* past it */
-  buf_trunc(&b->key, 0);
-  if (buf_add(&b->key, b->prefix, b->tenantn) == -1
-      || buf_add(&b->key, (const char *)k + b->prefixn, kn - b->prefixn) == -1)
+  size_t cn = strnlen(v, vn);
+  if (kn != b->prefixn + EVENT_TS || memcmp(k, b->prefix, b->prefixn)) return 1;  /* past it */
+  if (cn == vn) return 0;
+  if (buf_add(&b->keys, v, cn + 1) == -1
+      || buf_add(&b->keys, (const char *)k + b->prefixn, EVENT_TS) == -1)
     return -1;
-  r = tbl_get(b->t, b->x, "event", b->key.s, b->key.len, &b->val);
-  if (r == 1) return 0;           /* purged between index and record */
-  if (r == -1) return -1;
-  if (event_decode(&e, b->val.s, b->val.len, &b->scratch) == -1) return 0;
-  r = b->fn(b->ctx, &e);
-  return r < 0 ? -1 : r > 0 ? 2 + r : 0;
+  return 0;
 }
 
 int event_by_id(struct tbl *t, const char *tenant, const char *id, event_fn *fn, void *ctx)
 {
   struct byid b;
-  struct buf prefix = BUF_ZERO;
+  struct buf prefix = BUF_ZERO, key = BUF_ZERO, val = BUF_ZERO, scratch = BUF_ZERO;
+  struct event e;
+  size_t i;
   int r;
   memset(&b, 0, sizeof b);
+  if (!evk_name_ok(tenant) || !id) return errno = EINVAL, -1;
   if (buf_addz(&prefix, tenant) == -1 || buf_addz(&prefix, id) == -1) return -1;
   b.t = t;
+  b.tenant = tenant;
   b.prefix = prefix.s;
   b.prefixn = prefix.len;
-  b.tenantn = strlen(tenant) + 1;
-  b.fn = fn;
-  b.ctx = ctx;
   /* Index and records read in one transaction: one locker, one view. */
   r = tbl_begin(t, &b.x);
   if (r == 0) {
-    r = tbl_walk(t, b.x, "event_id", prefix.s, prefix.len, 0, byid_one, &b);
+    r = tbl_walk(t, b.x, EVT_ID, prefix.s, prefix.len, 0, byid_one, &b);
+    for (i = 0; r >= 0 && i < b.keys.len;) {
+      const char *comp = b.keys.s + i;
+      size_t cn = strlen(comp);
+      if (evk_part(&key, tenant, comp) == -1
+          || buf_add(&key, b.keys.s + i + cn + 1, EVENT_TS) == -1) {
+        r = -1;
+        break;
+      }
+      i += cn + 1 + EVENT_TS;
+      r = tbl_get(t, b.x, EVT_EVENT, key.s, key.len, &val);
+      if (r == 1) continue;        /* purged between index and record */
+      if (r == -1) break;
+      if (event_decode(&e, val.s, val.len, &scratch) == -1) continue;
+      r = fn(ctx, &e);
+      if (r) {
+        r = r < 0 ? -1 : r + 2;
+        break;
+      }
+    }
     if (r < 0) tbl_abort(b.x);
     else if (tbl_commit(b.x) == -1) r = -1;
   }
   buf_free(&prefix);
-  buf_free(&b.key);
-  buf_free(&b.val);
-  buf_free(&b.scratch);
-  if (r == 1) return 0;           /* the walk left the prefix */
+  buf_free(&b.keys);
+  buf_free(&key);
+  buf_free(&val);
+  buf_free(&scratch);
+  if (r == 1 || r == 0) return 0;
   return r > 2 ? r - 2 : r;
 }
 
-struct range {
-  const char *prefix;
-  size_t prefixn;
-  char to[64];
-  int reverse;
-  struct buf scratch;
-  event_fn *fn;
-  void *ctx;
+struct comps {
+  struct buf list;
 };
 
-static int range_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
+static int comp_one(void *ctx, const char *name)
 {
-  struct range *g = ctx;
-  struct event e;
-  size_t tn;
-  int c, r;
-  if (kn < g->prefixn || memcmp(k, g->prefix, g->prefixn)) return 1;
-  tn = kn - g->prefixn;
-  c = memcmp((const char *)k + g->prefixn, g->to, tn < TIMESEQ_LEN ? tn : TIMESEQ_LEN);
-  if (g->reverse ? c < 0 : c > 0) return 1;
-  if (event_decode(&e, v, vn, &g->scratch) == -1) return 0;
-  r = g->fn(g->ctx, &e);
-  return r < 0 ? -1 : r > 0 ? 2 + r : 0;
+  struct comps *c = ctx;
+  return buf_addz(&c->list, name) == -1 ? -1 : 0;
 }
 
 int event_range(struct tbl *t, const char *tenant, long long from, long long to,
                 int reverse, event_fn *fn, void *ctx)
 {
-  struct range g;
-  struct buf start = BUF_ZERO;
-  char ts[64];
-  long long a = clamp(from), z = clamp(to);
+  struct event_scan *s;
+  struct comps c;
+  struct event e;
+  size_t i;
   int r;
-  memset(&g, 0, sizeof g);
-  if (!tenant_ok(tenant)) return errno = EINVAL, -1;
-  if (reverse) {
-    long long s = a; a = z; z = s;
+  memset(&c, 0, sizeof c);
+  if (!evk_name_ok(tenant)) return errno = EINVAL, -1;
+  from = clamp(from);
+  to = clamp(to);
+  if (event_comps(t, tenant, comp_one, &c) == -1) return -1;
+  if (event_scan_new(&s, t, tenant, from, to + 1, !reverse) == -1) {
+    buf_free(&c.list);
+    return -1;
   }
-  /* Walking up: start at FROM.000000.0 and stop after TO.999999.max;
-     down: the other way round. */
-  snprintf(ts, sizeof ts, reverse ? "%012lld.999999.99999999999999999999"
-                                  : "%012lld.000000.00000000000000000000", a);
-  snprintf(g.to, sizeof g.to, reverse ? "%012lld.000000.00000000000000000000"
-                                      : "%012lld.999999.99999999999999999999", z);
-  if (buf_addz(&start, tenant) == -1 || buf_adds(&start, ts) == -1) return -1;
-  g.prefix = start.s;
-  g.prefixn = strlen(tenant) + 1;
-  g.reverse = reverse;
-  g.fn = fn;
-  g.ctx = ctx;
-  r = tbl_walk(t, 0, "event", start.s, start.len, reverse, range_one, &g);
-  buf_free(&start);
-  buf_free(&g.scratch);
-  if (r == 1) return 0;
-  return r > 2 ? r - 2 : r;
+  r = 0;
+  for (i = 0; i < c.list.len && r == 0; i += strlen(c.list.s + i) + 1)
+    r = event_scan_add(s, EVENT_IX_TIME, c.list.s + i, 0);
+  while (r == 0 && (r = event_scan_next(s, &e)) == 1) {
+    r = fn(ctx, &e);
+    if (r < 0) r = -1;
+    else if (r > 0) r += 1;        /* > 1: fn stopped us */
+  }
+  event_scan_free(s);
+  buf_free(&c.list);
+  return r > 1 ? r - 1 : r;
 }

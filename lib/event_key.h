@@ -22,6 +22,8 @@
    first second, %012lld.  STATUS: one digit; ERROR: decimal, "" for 0. */
 #include <stddef.h>
 #include "buf.h"
+#include "event.h"
+#include "tbl.h"
 
 #define EVT_EVENT "event"
 #define EVT_ID "event_id"
@@ -39,6 +41,7 @@
 #define ADDR_LONG 'l'
 
 #define EVENT_ADDR_SUFFIX_MAX 96   /* longer recipients: whole-address entry only */
+#define EVENT_TS 16                /* bytes of TS */
 #define EVENT_TIME_MAX 999999999999LL
 #define EVENT_TXN_TRIES 20
 
@@ -57,5 +60,57 @@ int evk_ixval(struct buf *v, int status, int error);
 int evk_ixval_parse(const void *v, size_t vn, int *status, int *error);
 /* 1 if s is a valid tenant or composition name for a key. */
 int evk_name_ok(const char *s);
-/* Delete-or-absent: tbl_del returning 0 or 1 is fine. */
+/* 1 for a failure by error status 10 or 11 (suppressed, unsubscribed). */
+int evk_is_blocked(int status, int error);
+/* Count one event in c (event.h: enum event_counter). */
+void evk_count(struct event_counts *c, int status, int error, int late);
+/* Counter rows: "1" \0 then EVC_N decimals, each \0-ended. */
+int evk_counts_encode(struct buf *v, const struct event_counts *c);
+int evk_counts_decode(struct event_counts *c, const void *v, size_t vn);
+int evk_statkey(struct buf *k, const char *tenant, int kind, long long slot,
+                const char *domain, const char *comp, const char *user);
+/* The head of a record: time, status, error, without decoding the rest.
+   0, or -1 if malformed. */
+int evk_head(const void *v, size_t vn, long long *time, int *status, int *error);
+
+/* The index entries (event_id, event_ix) of a record as decoded, at ts. */
+struct evk_ent {
+  const char *table;
+  struct buf k, v;
+};
+struct evk_ents {
+  struct evk_ent e[5];
+  size_t n;
+  struct buf rcpt, sender;         /* lower case */
+  const char *domain;              /* in rcpt */
+};
+int evk_ents_build(struct evk_ents *x, const struct event *e, const unsigned char *ts);
+void evk_ents_free(struct evk_ents *x);
+/* k = the event_mid key of e: 0, 1 when e has no Message-ID, -1. */
+int evk_midkey(struct buf *k, const struct event *e);
+
+/* tbl_walk in short transactions of EVK_CHUNK keys each, so that a long
+   walk never holds its read locks for long; fn is called for a chunk's
+   entries after its transaction ended, so it may use tbl itself.  Same
+   arguments and results as tbl_walk (x is always 0). */
+#define EVK_CHUNK 256
+int evk_walk(struct tbl *t, const char *table, const void *from, size_t fromn, int reverse,
+             tbl_fn *fn, void *ctx);
+
+/* A small hash map from byte strings to fixed-size values (zeroed when
+   created), for grouping and de-duplication. */
+struct evk_map {
+  struct evk_slot *slot;
+  size_t cap, n, vsize;
+};
+struct evk_slot {
+  char *k;                         /* NUL-terminated copy; 0: free */
+  size_t kn;
+  void *v;
+};
+void evk_map_init(struct evk_map *m, size_t vsize);
+/* The value of k, created if absent (*created = 1); 0 on ENOMEM. */
+void *evk_map_get(struct evk_map *m, const void *k, size_t kn, int *created);
+void *evk_map_find(const struct evk_map *m, const void *k, size_t kn);
+void evk_map_free(struct evk_map *m);
 #endif

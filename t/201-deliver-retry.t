@@ -6,7 +6,7 @@
 # succeeds when the server later takes it; the tenant's retry settings beat
 # the defaults; a message stays in queue/ until every recipient is final.
 . "${0%/*}/lib.sh"
-plan 22
+plan 24
 
 mkhome
 cmcctl tenant add acme >/dev/null && cmcctl tenant add beta >/dev/null || exit 1
@@ -31,6 +31,7 @@ id_dd=$(msg dd | queue-inject -t acme -f s@example.com datadefer@c.test)
 id_dr=$(msg dr | queue-inject -t acme -f s@example.com datareject@c.test)
 id_drop=$(msg drop | queue-inject -t acme -f s@example.com drop@c.test)
 id_later=$(msg later | queue-inject -t beta -f s@example.com later@b.test)
+id_stay=$(msg stay | queue-inject -t beta -f s@example.com okb@b.test later2@b.test)
 ev() { cmcctl events "$1" "$2" | cut -f2-4; }            # status error rcpt
 evr() { cmcctl events "$1" "$2" | cut -f2,3,4,6; }       # ... and the reply
 has() { cmcctl events "$1" "$2" | cut -f2-4 | grep -q "$3"; }
@@ -41,7 +42,9 @@ wait_for 10 has acme "$id_mix" "succeeded	0	ok@a.test"
 like "$(ev acme "$id_mix")" "*succeeded	0	ok@a.test*" "mixed message: the good recipient succeeds"
 like "$(ev acme "$id_mix")" "*failed	99	full@a.test*" "mixed message: the 552 one fails"
 like "$(ev acme "$id_mix")" "*deferred	0	defer2@a.test*" "mixed message: the 451 one is deferred"
-[ -f "$SPOOL/queue/$id_mix" ]
+wait_for 10 has beta "$id_stay" "succeeded	0	okb@b.test"
+like "$(ev beta "$id_stay")" "*deferred	0	later2@b.test*" "another mixed message: one succeeded, one deferred"
+[ -f "$SPOOL/queue/$id_stay" ]
 ok $? "the message stays in queue/ while a recipient is pending"
 
 wait_for 10 has beta "$id_later" deferred
@@ -51,7 +54,9 @@ kill "$bpid"; wait "$bpid" 2>/dev/null
 start_sink "$TMPD/b" 127.0.0.3
 wait_for 10 has beta "$id_later" succeeded
 ok $? "deferred recipient succeeds on a later retry"
-is "$(ls "$TMPD/b/new" | wc -l)" 1 "one copy arrived"
+wait_for 10 has beta "$id_stay" "succeeded	0	later2@b.test"
+ok $? "so does the other one"
+is "$(ls "$TMPD/b/new" | wc -l)" 3 "one copy each arrived (okb, later, later2)"
 
 wait_for 10 has acme "$id_dd" deferred
 like "$(evr acme "$id_dd")" "*deferred	0	datadefer@c.test	451 4.3.0 try again later*" "4xx after DATA: deferred"

@@ -6,7 +6,7 @@
 # message caught in a worker by SIGTERM stays pending; kill -9 loses
 # nothing; a spool file in queue/ without state is taken anew.
 . "${0%/*}/lib.sh"
-plan 17
+plan 21
 
 mkhome
 cmcctl tenant add acme >/dev/null || exit 1
@@ -73,9 +73,18 @@ ok $? "and the spool empties"
 kill -TERM "$d4"; wait "$d4"
 id6=$(msg six | queue-inject -t acme -f s@example.com u6@a.test)
 mv "$SPOOL/new/$id6" "$SPOOL/queue/$id6"
+# and a file in new/ that is no spool file is left alone, with a warning
+printf 'junk' >"$SPOOL/new/0000000000000000000000001"
 bg deliver 2>"$TMPD/deliver5.err"
 wait_for 10 has "$id6" succeeded
 ok $? "a file in queue/ without state is delivered"
 is "$(count "$id6" queued)" 1 "with its queued event"
 like "$(cat "$TMPD/deliver5.err")" "*warning: spool file without state*" "and a warning"
+like "$(cat "$TMPD/deliver5.err")" "*warning: unable to read spool file */new/0000000000000000000000001: Invalid argument*" "a malformed file in new/: a warning"
+[ -f "$SPOOL/new/0000000000000000000000001" ]
+ok $? "the malformed file stays where it is"
+id7=$(msg seven | queue-inject -t acme -f s@example.com u7@a.test)
+wait_for 10 has "$id7" succeeded
+ok $? "and deliver carries on"
+is "$(grep -c 'unable to read spool file' "$TMPD/deliver5.err")" 1 "warned about once, not at every scan"
 exit $failed

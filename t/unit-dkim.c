@@ -125,10 +125,13 @@ int main(void)
 
   /* the From domain */
   ok(from_is("From: a@Example.COM\r\n\r\n", "example.com"), "From: plain address, case folded");
-  ok(from_is("From: \"Doe, John\" <j@x.test>\r\n", "x.test"), "From: quoted display name with comma");
+  ok(from_is("From: \"Doe, John\" <j@x.test>\r\n", "x.test"),
+     "From: quoted display name with comma");
   ok(from_is("From: j@x.test (a comment)\r\n", "x.test"), "From: comment");
-  ok(from_is("To: r@y.test\r\nFrom: Name\r\n <j@x.test>\r\nSubject: s\r\n", "x.test"), "From: folded");
-  ok(from_is("from :  j@x.test.\n", "x.test"), "From: lowercase name, space before colon, final dot, LF");
+  ok(from_is("To: r@y.test\r\nFrom: Name\r\n <j@x.test>\r\nSubject: s\r\n", "x.test"),
+     "From: folded");
+  ok(from_is("from :  j@x.test.\n", "x.test"),
+     "From: lowercase name, space before colon, final dot, LF");
   ok(from_is("From: =?UTF-8?B?5pel5pys?= <a@x.test>\r\n", "x.test"), "From: encoded word");
   ok(from_is("From: a@b\xc3\xbc" "cher.test\r\n", "xn--bcher-kva.test"), "From: IDN to A-label");
   ok(from_is("To: r@y.test\r\n\r\nFrom: j@x.test\r\n", 0), "From in the body does not count");
@@ -161,7 +164,8 @@ int main(void)
 #define CMP(txt) dkimdns_compare(txt, strlen(txt), &got, &why)
   ok(CMP("v=DKIM1; k=rsa; p=QUJDRA==") == DKIMDNS_MATCH, "compare: match");
   ok(CMP("p=QUJD RA==") == DKIMDNS_MATCH, "compare: no v=, k=rsa by default, p= split by space");
-  ok(CMP(" v = DKIM1 ;k=rsa;  p = QUJDRA== ; t=y") == DKIMDNS_MATCH, "compare: white space around tags");
+  ok(CMP(" v = DKIM1 ;k=rsa;  p = QUJDRA== ; t=y") == DKIMDNS_MATCH,
+     "compare: white space around tags");
   ok(CMP("v=DKIM1; k=rsa; p=QUJDRB==") == DKIMDNS_MISMATCH, "compare: other key");
   ok(CMP("v=DKIM1; k=ed25519; p=QUJDRA==") == DKIMDNS_MISMATCH, "compare: other algorithm");
   ok(CMP("v=DKIM1; k=rsa; p=") == DKIMDNS_MISMATCH && strstr(why.s, "revoked"), "compare: revoked");
@@ -182,11 +186,14 @@ int main(void)
      && !strcmp(k2.selector + 11, "-2"), "second default selector -2, state new");
   ok(dkimkey_gen(t, keys, "t1", "ed.test", "ed1", DKIMKEY_ED25519, 0, &ed) == 0
      && ed.bits == 256 && strlen(ed.pub) == 44, "gen Ed25519: 32-byte public key");
-  ok(dkimkey_gen(t, keys, "t1", "ed.test", "ed1", DKIMKEY_ED25519, 0, &got) == 1, "selector taken: 1");
-  ok(dkimkey_gen(t, keys, "t2", "ed.test", "ed1", DKIMKEY_ED25519, 0, &got) == 1, "DNS name of another tenant: 1");
+  ok(dkimkey_gen(t, keys, "t1", "ed.test", "ed1", DKIMKEY_ED25519, 0, &got) == 1,
+     "selector taken: 1");
+  ok(dkimkey_gen(t, keys, "t2", "ed.test", "ed1", DKIMKEY_ED25519, 0, &got) == 1,
+     "DNS name of another tenant: 1");
   dkimkey_path(path, sizeof path, keys, "t1", "ed.test", "ed1");
   ok(access(path, R_OK) == 0, "the taken selector's key file survives");
-  ok(dkimkey_gen(t, keys, "t1", "x.test", 0, DKIMKEY_RSA, 512, &got) == -1 && errno == EINVAL, "512 bits: EINVAL");
+  ok(dkimkey_gen(t, keys, "t1", "x.test", 0, DKIMKEY_RSA, 512, &got) == -1 && errno == EINVAL,
+     "512 bits: EINVAL");
   ok(dkimkey_get(t, 0, "t1", "rsa.test", rsa.selector, &got) == 0 && !strcmp(got.pub, rsa.pub)
      && got.created == rsa.created && got.alg == DKIMKEY_RSA, "get reads back");
   ok(dkimkey_get(t, 0, "t1", "rsa.test", "nosuch", &got) == 1, "get: absent");
@@ -195,7 +202,8 @@ int main(void)
   n = 0;
   ok(dkimkey_list(t, "t1", "rsa.test", list_count, &n) == 0 && n == 2, "list a domain");
   n = 0;
-  ok(dkimkey_list(t, "t1", "rsa.tes", list_count, &n) == 0 && n == 0, "list: domain prefix is not a match");
+  ok(dkimkey_list(t, "t1", "rsa.tes", list_count, &n) == 0 && n == 0,
+     "list: domain prefix is not a match");
   ok(dkimkey_owner(t, "rsa.test", s1) == 0 && !strcmp(s1, "t1"), "owner of a domain");
   ok(dkimkey_owner(t, "none.test", s1) == 1, "owner: none");
   ok(dkimkey_policy_get(t, "t1") == 1, "policy: allow by default");
@@ -204,7 +212,8 @@ int main(void)
   ok(dkim_signer_open(&s, t, keys) == 0, "signer open");
   ok(dkim_signer_sign(s, "t1", msg, strlen(msg), &sig) == DKIM_RC_SIGNED, "sign RSA");
   ok(!strncmp(sig.s, "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=rsa.test;", 65)
-     && sig.len > 2 && !strcmp(sig.s + sig.len - 2, "\r\n"), "field: rsa-sha256, relaxed/relaxed, CRLF-ended");
+     && sig.len > 2 && !strcmp(sig.s + sig.len - 2, "\r\n"),
+     "field: rsa-sha256, relaxed/relaxed, CRLF-ended");
   for (i = 0; i + 1 < sig.len; i++)
     if (sig.s[i + 1] == '\n' && sig.s[i] != '\r') break;
   ok(i + 1 == sig.len, "field folded with CRLF only");
@@ -255,10 +264,13 @@ int main(void)
   ok(dkim_signer_sign(s, "t1", MSG("none.test"), strlen(MSG("none.test")), &sig) == DKIM_RC_PERM
      && strstr(dkim_signer_detail(s), "requires"), "no key, policy require: permanent");
   dkimkey_policy_set(t, "t1", 1);
-  ok(dkim_signer_sign(s, "t1", "Subject: x\r\n\r\nb\r\n", 16, &sig) == DKIM_RC_PERM, "no From: permanent");
-  ok(dkim_signer_sign(s, "t2", msg, strlen(msg), &sig) == DKIM_RC_UNSIGNED, "other tenant has no key for it");
+  ok(dkim_signer_sign(s, "t1", "Subject: x\r\n\r\nb\r\n", 16, &sig) == DKIM_RC_PERM,
+     "no From: permanent");
+  ok(dkim_signer_sign(s, "t2", msg, strlen(msg), &sig) == DKIM_RC_UNSIGNED,
+     "other tenant has no key for it");
   bad = "From: a@rsa.test\r\nBad header line\r\n\r\nb\r\n";
-  ok(dkim_signer_sign(s, "t1", bad, strlen(bad), &sig) == DKIM_RC_PERM, "malformed header field: permanent");
+  ok(dkim_signer_sign(s, "t1", bad, strlen(bad), &sig) == DKIM_RC_PERM,
+     "malformed header field: permanent");
   ok(sig.len == 0, "nothing appended on failure");
 
   /* rotation: the next message uses the newly active key */
@@ -268,11 +280,13 @@ int main(void)
   ok(dkim_signer_sign(s, "t1", msg, strlen(msg), &sig) == DKIM_RC_SIGNED, "sign after the switch");
   tagval(&sig, "s=", s1, sizeof s1);
   ok(!strcmp(s1, k2.selector) && verifies(&k2, &sig, msg), "the new key signs at once");
-  ok(dkimkey_retire(t, keys, "t1", "rsa.test", k2.selector) == -1 && errno == EBUSY, "active key: EBUSY");
+  ok(dkimkey_retire(t, keys, "t1", "rsa.test", k2.selector) == -1 && errno == EBUSY,
+     "active key: EBUSY");
   ok(dkimkey_retire(t, keys, "t1", "rsa.test", rsa.selector) == 0, "retire the old key");
   dkimkey_path(path, sizeof path, keys, "t1", "rsa.test", rsa.selector);
   ok(access(path, F_OK) == -1 && errno == ENOENT, "its file is gone");
-  ok(dkimkey_activate(t, "t1", "rsa.test", rsa.selector) == -1 && errno == EINVAL, "retired: EINVAL");
+  ok(dkimkey_activate(t, "t1", "rsa.test", rsa.selector) == -1 && errno == EINVAL,
+     "retired: EINVAL");
   ok(dkimkey_activate(t, "t1", "rsa.test", "nosuch") == 1, "activate unknown: 1");
 
   /* key files: cached once read; a fresh signer finds the file missing */
@@ -284,7 +298,8 @@ int main(void)
   ok(dkim_signer_open(&s2, t, keys) == 0, "second signer");
   buf_trunc(&sig, 0);
   ok(dkim_signer_sign(s2, "t1", MSG("ed.test"), strlen(MSG("ed.test")), &sig) == DKIM_RC_TEMP
-     && strstr(dkim_signer_detail(s2), "unable to open key") && sig.len == 0, "missing key file: temporary");
+     && strstr(dkim_signer_detail(s2), "unable to open key") && sig.len == 0,
+     "missing key file: temporary");
   dkim_signer_close(s2);
   dkim_signer_close(s);
   tbl_close(t);

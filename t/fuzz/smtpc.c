@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     }
   }
   if (want.len && (want.len < 2 || memcmp(want.s + want.len - 2, "\r\n", 2))) buf_add(&want, "\r\n", 2);
-  for (i = 0; i + 3 < out.len + 0 && i < out.len - 3; i++) {
+  for (i = 0; i < out.len - 3; i++) {
     int bol = i == 0 || out.s[i - 1] == '\n';
     if (bol && out.s[i] == '.') {
       if (out.s[i + 1] != '.') __builtin_trap();    /* a lone dot inside the data */
