@@ -14,7 +14,7 @@ HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDHARDEN = -pie -Wl,-z,relro,-z,now
 SAN      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=all
-LIBS     = -ldb -lssl -lcrypto -lpcre2-8 -lcrypt -lidn2 -lresolv -lopendkim
+LIBS     = -ldb -lssl -lcrypto -lpcre2-8 -lcrypt -lidn2 -lresolv -lopendkim -ljansson
 PREFIX   = /usr/local
 FUZZ_SECONDS = 60
 PROVE    = prove

@@ -146,10 +146,13 @@ static int each_in_mbox(const struct classify *c, struct bounce *b, struct buf *
     const char *sep = 0, *p = in->s ? in->s + scan : 0;
     /* the next "\nFrom " after the start of the current message */
     while (p && (size_t)(p - in->s) + 6 <= in->len) {
-      const char *nl = memchr(p, '\n', in->len - (size_t)(p - in->s));
-      if (!nl || (size_t)(nl - in->s) + 6 > in->len) break;
-      if (nl[1] == 'F' && !memcmp(nl + 1, "From ", 5)) { sep = nl; break; }
-      p = nl + 1;
+      /* strstr is the fast search here; a NUL byte in the data stops it,
+         so go on after any NUL it stopped at */
+      const char *f = strstr(p, "\nFrom "), *z;
+      if (f && (size_t)(f - in->s) + 6 <= in->len) { sep = f; break; }
+      z = memchr(p, 0, in->len - (size_t)(p - in->s));
+      if (!z) break;
+      p = z + 1;
     }
     if (sep || (eof && start < in->len)) {
       size_t end = sep ? (size_t)(sep - in->s) + 1 : in->len;

@@ -159,12 +159,20 @@ struct dsn_cur {
   int has_final, has_orig, has_action, has_status, has_diag, open;
 };
 
+static void dsn_clear(struct dsn_cur *c)
+{
+  c->has_final = c->has_orig = c->has_action = c->has_status = c->has_diag = c->open = 0;
+  c->r.addr[0] = c->r.action[0] = c->r.status[0] = c->r.dtype[0] = 0;
+  c->r.rmta[0] = c->r.diag[0] = c->r.ctx[0] = 0;
+}
+
 static void dsn_flush(struct bounce *b, struct dsn_cur *c)
 {
   struct bounce_rcpt *r;
-  if (c->open && c->r.addr[0] && !rcpt_find(b, c->r.addr) && (r = rcpt_new(b)) != 0)
+  if (!c->open) return;
+  if (c->r.addr[0] && !rcpt_find(b, c->r.addr) && (r = rcpt_new(b)) != 0)
     *r = c->r;
-  memset(c, 0, sizeof *c);
+  dsn_clear(c);
 }
 
 /* Read delivery-status fields from text t[0..n); records go to b->rcpt. */
@@ -174,7 +182,7 @@ static void dsn_parse(struct bounce *b, const char *t, size_t n)
   const char *p = t, *end = t + n;
   struct mime_field f;
   int fields = 0;
-  memset(c, 0, sizeof *c);
+  dsn_clear(c);
   while (p < end && fields < BOUNCE_FIELD_MAX) {
     const char *line = p;
     if (*p == '\n') { dsn_flush(b, c); p++; continue; }
@@ -421,6 +429,9 @@ struct ent {
 
 static void top_field(struct bounce *b, const struct mime_field *f)
 {
+  /* most fields are Received, DKIM-Signature and the like: one look at
+     the first letter sends them away */
+  if (!strchr("sfxapr", lc((unsigned char)f->name[0]))) return;
   if (mime_field_is(f, "subject")) {
     struct buf s = BUF_ZERO;
     if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) put_line(b->subject, sizeof b->subject, s.s, s.len);
@@ -487,7 +498,9 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
   hend = mime_header_end(p, n);
   hp = p;
   while (nf++ < BOUNCE_FIELD_MAX && mime_field_next(&hp, p + hend, &f)) {
-    if (mime_field_is(&f, "content-type")) {
+    if (lc((unsigned char)f.name[0]) != 'c') {
+      if (depth == 0) top_field(b, &f);
+    } else if (mime_field_is(&f, "content-type")) {
       mime_type(e.type, f.val, f.vlen);
       mime_param(f.val, f.vlen, "boundary", e.bnd, sizeof e.bnd);
       mime_param(f.val, f.vlen, "charset", e.charset, sizeof e.charset);

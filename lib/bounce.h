@@ -22,7 +22,7 @@
 #define BOUNCE_TEXT_MAX  (256 * 1024)       /* human-readable report text kept */
 #define BOUNCE_ADDR_MAX  256
 #define BOUNCE_DIAG_MAX  2048
-#define BOUNCE_CTX_MAX   1024
+#define BOUNCE_CTX_MAX   768
 
 /* What the message is (struct bounce.kind). */
 enum bounce_kind {

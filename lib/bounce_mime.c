@@ -76,7 +76,8 @@ int mime_field_next(const char **pp, const char *end, struct mime_field *f)
 
 int mime_field_is(const struct mime_field *f, const char *name)
 {
-  return lc((unsigned char)f->name[0]) == name[0] && ieq(f->name, f->nlen, name);
+  return lc((unsigned char)f->name[0]) == name[0] && strlen(name) == f->nlen
+         && ieq(f->name, f->nlen, name);
 }
 
 int mime_unfold(struct buf *out, const char *v, size_t n)

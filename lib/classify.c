@@ -17,10 +17,22 @@
 #define PATS_PER_LINE 8
 
 /* One compiled pattern, shared by every line that uses the same text. */
-struct pat {
+#define PIECES_MAX 128
+
+/* A pattern whose top level is an alternation "a|b|c" is kept as one
+   piece per alternative, each with its own prefilter: only the pieces
+   whose literals occur in the subject run (a long alternation run as
+   one regex tries every alternative at every position). */
+struct piece {
   pcre2_code *re;
-  char *src;
   unsigned short *f1, *f2; /* prefilter sets (see literals()), or 0 */
+};
+
+/* One pattern, shared by every line that uses the same text. */
+struct pat {
+  char *src;
+  int n;
+  struct piece *pc;
 };
 
 struct rule {
@@ -415,19 +427,104 @@ static int read_lines(const char *dir, const char *name, int optional,
 }
 
 /* The index of pattern src, compiled on first use; -1 on error. */
+/* Offsets of the top-level '|' of pat into cut[] (at most max); their
+   number, or -1 when the pattern must not be split (inline options,
+   back references, unbalanced groups). */
+static int top_bars(const char *pat, size_t *cut, int max)
+{
+  size_t i, n = strlen(pat);
+  int depth = 0, nc = 0;
+  for (i = 0; i < n; i++) {
+    char ch = pat[i];
+    if (ch == '\\') {
+      char e = i + 1 < n ? pat[i + 1] : 0;
+      if ((e >= '1' && e <= '9') || e == 'k' || e == 'g' || e == 'Q') return -1;
+      i++;
+    } else if (ch == '[') {
+      i++;
+      if (i < n && pat[i] == '^') i++;
+      if (i < n && pat[i] == ']') i++;
+      while (i < n && pat[i] != ']') { if (pat[i] == '\\') i++; i++; }
+    } else if (ch == '(') {
+      if (i + 2 < n && pat[i + 1] == '?' && ((pat[i + 2] >= 'a' && pat[i + 2] <= 'z')
+                                            || (pat[i + 2] >= 'A' && pat[i + 2] <= 'Z')
+                                            || pat[i + 2] == '-' || pat[i + 2] == '^'
+                                            || pat[i + 2] == '|'))
+        return -1;                    /* (?i) (?x) (?|...) change more than one piece */
+      depth++;
+    } else if (ch == ')') {
+      if (--depth < 0) return -1;
+    } else if (ch == '|' && depth == 0) {
+      if (nc >= max) return -1;
+      cut[nc++] = i;
+    }
+  }
+  return depth ? -1 : nc;
+}
+
+static int piece(struct piece *pc, const char *file, int line, const char *src, size_t len,
+                 char *err, size_t errn)
+{
+  int ec;
+  PCRE2_SIZE off;
+  char *one = malloc(len + 1);
+  if (!one) return -1;
+  memcpy(one, src, len);
+  one[len] = 0;
+  pc->re = pcre2_compile((PCRE2_SPTR)one, len, PCRE2_CASELESS, &ec, &off, 0);
+  if (!pc->re) {
+    char msg[160], m2[200];
+    pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+    snprintf(m2, sizeof m2, "bad pattern: %s", msg);
+    say(err, errn, file, line, m2);
+    free(one);
+    return errno = EINVAL, -1;
+  }
+  /* JIT pays where the interpreter backtracks; a plain phrase it finds
+     nearly as fast, and compiling it would only slow the start */
+  if (strpbrk(one, "\\^$.|?*+()[]{}")) pcre2_jit_compile(pc->re, PCRE2_JIT_COMPLETE);
+  literals(one, &pc->f1, &pc->f2);
+  free(one);
+  return 0;
+}
+
+static void pat_free(struct pat *p)
+{
+  int i;
+  for (i = 0; i < p->n; i++) {
+    pcre2_code_free(p->pc[i].re);
+    free(p->pc[i].f1);
+    free(p->pc[i].f2);
+  }
+  free(p->pc);
+  free(p->src);
+}
+
+/* The index of pattern src, compiled on first use; -1 on error. */
 static int pattern(struct classify *c, const char *file, int line, const char *src,
                    char *err, size_t errn)
 {
   struct pat *p;
-  size_t i;
-  int ec;
+  size_t i, cut[PIECES_MAX], from;
+  int nb, k, ec;
   PCRE2_SIZE off;
+  pcre2_code *whole;
   for (i = 0; i < c->npats; i++)
     if (!strcmp(c->pats[i].src, src)) return (int)i;
   if (c->npats >= CLASSIFY_RULES_MAX) {
     say(err, errn, file, line, "too many patterns");
     return errno = E2BIG, -1;
   }
+  /* the whole pattern first, for a precise error message */
+  whole = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
+  if (!whole) {
+    char msg[160], m2[200];
+    pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+    snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
+    say(err, errn, file, line, m2);
+    return errno = EINVAL, -1;
+  }
+  pcre2_code_free(whole);
   if (c->npats % 64 == 0) {
     p = realloc(c->pats, (c->npats + 64) * sizeof *p);
     if (!p) return -1;
@@ -435,17 +532,23 @@ static int pattern(struct classify *c, const char *file, int line, const char *s
   }
   p = &c->pats[c->npats];
   memset(p, 0, sizeof *p);
-  p->re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
-  if (!p->re) {
-    char msg[160], m2[200];
-    pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
-    snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
-    say(err, errn, file, line, m2);
-    return errno = EINVAL, -1;
+  nb = top_bars(src, cut, PIECES_MAX - 1);
+  if (nb < 0) nb = 0, cut[0] = strlen(src);
+  else cut[nb] = strlen(src);
+  if ((p->src = strdup(src)) == 0 || (p->pc = calloc((size_t)nb + 1, sizeof *p->pc)) == 0) {
+    free(p->src);
+    return -1;
   }
-  pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);   /* no JIT: the interpreter */
-  if ((p->src = strdup(src)) == 0) { pcre2_code_free(p->re); return -1; }
-  literals(src, &p->f1, &p->f2);
+  for (from = 0, k = 0; k <= nb; k++) {
+    if (piece(&p->pc[k], file, line, src + from, cut[k] - from, err, errn) == -1) {
+      int e = errno;
+      p->n = k;
+      pat_free(p);
+      return errno = e, -1;
+    }
+    from = cut[k] + 1;
+  }
+  p->n = nb + 1;
   return (int)c->npats++;
 }
 
@@ -603,12 +706,7 @@ void classify_free(struct classify *c)
 {
   size_t i;
   if (!c) return;
-  for (i = 0; i < c->npats; i++) {
-    pcre2_code_free(c->pats[i].re);
-    free(c->pats[i].src);
-    free(c->pats[i].f1);
-    free(c->pats[i].f2);
-  }
+  for (i = 0; i < c->npats; i++) pat_free(&c->pats[i]);
   free(c->pats);
   free(c->rules);
   free(c->stages);
@@ -682,6 +780,7 @@ void classify_codes(const char *t, int *code, char enhanced[16])
   /* the first 4xx/5xx ones; a 2xx one only when there is no other */
   for (i = 0; i < n && (!*code || !enhanced[0]); i++) {
     int c;
+    if (t[i] != '2' && t[i] != '4' && t[i] != '5') continue;   /* the common case */
     if (!*code && (c = code_at(t, n, i)) != 0) {
       if (c >= 400) *code = c;
       else if (!c2) c2 = c;
@@ -743,11 +842,18 @@ struct subject {
 static int pat_match(const struct classify *c, struct subject *sb, int k)
 {
   const struct pat *p = &c->pats[k];
+  int i;
   if (sb->memo[k] >= 0) return sb->memo[k];
-  if ((p->f1 && !may_match(p->f1, sb->bits)) || (p->f2 && !may_match(p->f2, sb->bits)))
-    sb->memo[k] = 0;
-  else
-    sb->memo[k] = pcre2_match(p->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0;
+  sb->memo[k] = 0;
+  for (i = 0; i < p->n; i++) {
+    const struct piece *pc = &p->pc[i];
+    if ((pc->f1 && !may_match(pc->f1, sb->bits)) || (pc->f2 && !may_match(pc->f2, sb->bits)))
+      continue;
+    if (pcre2_match(pc->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0) {
+      sb->memo[k] = 1;
+      break;
+    }
+  }
   return sb->memo[k];
 }
 
@@ -771,11 +877,11 @@ static long first_match(const struct classify *c, const struct rule *v, size_t n
   return -1;
 }
 
-static void subject_set(struct subject *sb, const char *s, size_t len, const char *low, size_t npats)
+static void subject_set(struct subject *sb, const char *s, size_t len, size_t npats)
 {
   sb->s = s;
   sb->len = len;
-  grams(sb->bits, low, len);
+  grams(sb->bits, s, len);          /* case does not matter: gram() keeps 5 bits */
   memset(sb->memo, -1, npats);
 }
 
@@ -795,18 +901,12 @@ static int enh_lookup(const struct classify *c, const char *enh)
   return best;
 }
 
-static void lower(char *d, const char *s, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++) d[i] = (char)lc((unsigned char)s[i]);
-  d[n] = 0;
-}
 
 #define SUBJ_MAX (CLASSIFY_TEXT_MAX + 128)
 
 int classify(const struct classify *c, const struct classify_in *in, struct classify_out *out)
 {
-  char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], low[SUBJ_MAX], tenh[16], cbuf[8];
+  char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], tenh[16], cbuf[8];
   signed char memo[CLASSIFY_RULES_MAX];
   struct subject sb;
   const char *t = in->text ? in->text : "";
@@ -844,8 +944,7 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
        text around it ("... (in reply to RCPT TO command)") */
     n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
     len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
-    lower(low, subj, len);
-    subject_set(&sb, subj, len, low, c->npats);
+    subject_set(&sb, subj, len, c->npats);
     m = first_match(c, c->stages, c->nstages, &sb, 0);
     if (m >= 0) snprintf(out->stage, sizeof out->stage, "%s", stage_names[c->stages[m].status]);
   }
@@ -858,8 +957,7 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
                in->action && in->action[0] ? in->action : "-",
                in->dtype && in->dtype[0] ? in->dtype : "-", text);
   len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
-  lower(low, subj, len);
-  subject_set(&sb, subj, len, low, c->npats);
+  subject_set(&sb, subj, len, c->npats);
 
   m = first_match(c, c->rules, c->nrules, &sb, 0);
   while (m <= -2) {                     /* the "@enhanced" directive */

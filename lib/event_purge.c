@@ -520,9 +520,10 @@ static int addr_one(void *ctx, const void *kp, size_t kn, const void *v, size_t 
   int r;
   (void)v; (void)vn;
   if (kn < w->prefixn || memcmp(k, w->prefix, w->prefixn)) return 1;
-  if (k[kn - 1]) return 0;         /* a suffix: PREFIX after the NUL is not empty */
+  /* Only P 's' ADDRESS \0: a suffix entry has a PREFIX after its NUL. */
+  if (kn < w->prefixn + 2 || k[w->prefixn] != ADDR_SUFFIX || k[kn - 1]) return 0;
   if (evk_part(&w->key, w->tenant, w->comp) == -1 || buf_addc(&w->key, IX_RCPT) == -1
-      || buf_add(&w->key, k + w->prefixn, kn - w->prefixn) == -1)
+      || buf_add(&w->key, k + w->prefixn + 1, kn - w->prefixn - 1) == -1)
     return -1;
   if ((r = any0(w, EVT_IX, &w->key)) == -1) return -1;
   if (!r) w->v->orphans++;

@@ -71,10 +71,10 @@ like "$t_q" "20[0-9][0-9]-*" "queued event has a time"
 
 # a message injected while deliver runs goes out at once (trigger)
 id4=$(printf 'Subject: now\n\nbody\n' | queue-inject -t acme -f s@example.com r5@a.test)
-wait_for 10 sh -c "cmcctl events acme $id4 | grep -q succeeded"
+wait_for 30 sh -c "cmcctl events acme $id4 | grep -q succeeded"
 ok $? "a message injected while deliver runs is delivered"
 is "$(grep -c '^conn ' "$TMPD/s1/log")" 2 "over a new connection"
-wait_for 10 spool_empty
+wait_for 30 spool_empty
 ok $? "and leaves the spool"
 
 kill -TERM "$dpid"

@@ -36,50 +36,50 @@ ev() { cmcctl events "$1" "$2" | cut -f2-4; }            # status error rcpt
 evr() { cmcctl events "$1" "$2" | cut -f2,3,4,6; }       # ... and the reply
 has() { cmcctl events "$1" "$2" | cut -f2-4 | grep -q "$3"; }
 
-wait_for 10 has acme "$id_rej" failed
+wait_for 30 has acme "$id_rej" failed
 like "$(evr acme "$id_rej")" "*failed	99	reject@a.test	550 5.1.1 user unknown" "RCPT 5xx: failed, status 99, with the reply"
-wait_for 10 has acme "$id_mix" "succeeded	0	ok@a.test"
+wait_for 30 has acme "$id_mix" "succeeded	0	ok@a.test"
 like "$(ev acme "$id_mix")" "*succeeded	0	ok@a.test*" "mixed message: the good recipient succeeds"
 like "$(ev acme "$id_mix")" "*failed	99	full@a.test*" "mixed message: the 552 one fails"
 like "$(ev acme "$id_mix")" "*deferred	0	defer2@a.test*" "mixed message: the 451 one is deferred"
-wait_for 10 has beta "$id_stay" "succeeded	0	okb@b.test"
+wait_for 30 has beta "$id_stay" "succeeded	0	okb@b.test"
 like "$(ev beta "$id_stay")" "*deferred	0	later2@b.test*" "another mixed message: one succeeded, one deferred"
 [ -f "$SPOOL/queue/$id_stay" ]
 ok $? "the message stays in queue/ while a recipient is pending"
 
-wait_for 10 has beta "$id_later" deferred
+wait_for 30 has beta "$id_later" deferred
 like "$(evr beta "$id_later")" "*deferred	0	later@b.test	451 4.7.1 greylisted, come back later" "RCPT 4xx: deferred with the reply"
 # the server changes its mind: same port, default rules
 kill "$bpid"; wait "$bpid" 2>/dev/null
 start_sink "$TMPD/b" 127.0.0.3
-wait_for 10 has beta "$id_later" succeeded
+wait_for 30 has beta "$id_later" succeeded
 ok $? "deferred recipient succeeds on a later retry"
-wait_for 10 has beta "$id_stay" "succeeded	0	later2@b.test"
+wait_for 30 has beta "$id_stay" "succeeded	0	later2@b.test"
 ok $? "so does the other one"
 is "$(ls "$TMPD/b/new" | wc -l)" 3 "one copy each arrived (okb, later, later2)"
 
-wait_for 10 has acme "$id_dd" deferred
+wait_for 30 has acme "$id_dd" deferred
 like "$(evr acme "$id_dd")" "*deferred	0	datadefer@c.test	451 4.3.0 try again later*" "4xx after DATA: deferred"
-wait_for 10 has acme "$id_dr" failed
+wait_for 30 has acme "$id_dr" failed
 like "$(evr acme "$id_dr")" "*failed	99	datareject@c.test	554 5.6.0 message refused" "5xx after DATA: failed 99"
-wait_for 10 has acme "$id_drop" deferred
+wait_for 30 has acme "$id_drop" deferred
 like "$(evr acme "$id_drop")" "*deferred	0	drop@c.test	lost connection with mx.c.test \\[127.0.0.4] while *" "dropped connection: deferred"
 
 # the retry period (4 s) ends: status 3 with the last reply
-wait_for 15 has acme "$id_def" failed
+wait_for 30 has acme "$id_def" failed
 like "$(evr acme "$id_def" | tail -1)" "failed	3	defer@a.test	451 4.2.0 mailbox busy, try again later" "retry period over: failed, status 3, last reply"
 nd=$(ev acme "$id_def" | grep -c deferred)
 [ "$nd" -ge 2 ]
 ok $? "it was retried before ($nd deferrals)"
-wait_for 15 has acme "$id_mix" "failed	3	defer2@a.test"
+wait_for 30 has acme "$id_mix" "failed	3	defer2@a.test"
 ok $? "mixed message: the deferred recipient times out too"
-wait_for 15 has acme "$id_drop" "failed	3"
+wait_for 30 has acme "$id_drop" "failed	3"
 ok $? "dropped connection: times out with status 3"
-wait_for 15 has acme "$id_dd" "failed	3"
+wait_for 30 has acme "$id_dd" "failed	3"
 ok $? "4xx after DATA: times out with status 3"
 
 spool_empty() { [ -z "$(ls -A "$SPOOL/new")$(ls -A "$SPOOL/queue")" ]; }
-wait_for 10 spool_empty
+wait_for 30 spool_empty
 ok $? "every message left the spool once all its recipients were final"
 is "$(ev acme "$id_mix" | grep -c 'succeeded\|failed')" 3 "one final event per recipient of the mixed message"
 is "$(ev acme "$id_mix" | grep -c 'succeeded')" 1 "the good recipient got it once"

@@ -51,28 +51,28 @@ bg deliver 2>"$TMPD/deliver.err"
 has() { cmcctl events "$1" "$2" | cut -f2-4 | grep -q "$3"; }
 last() { cmcctl events "$1" "$2" | tail -1 | cut -f2-6; }
 
-wait_for 10 has acme "$id_mx" succeeded
+wait_for 30 has acme "$id_mx" succeeded
 like "$(last acme "$id_mx")" "succeeded	0	u@a.test	mx2.a.test \\[127.0.0.2]	250 *" "first MX refuses connections: the second one gets it"
 is "$(ls "$TMPD/mx2/new" | wc -l)" 1 "one message at mx2"
-wait_for 10 has acme "$id_a" succeeded
+wait_for 30 has acme "$id_a" succeeded
 like "$(last acme "$id_a")" "succeeded	0	u@B.Test	b.test \\[127.0.0.3]	250 *" "no MX: the A record of the domain (looked up in lower case)"
-wait_for 10 has acme "$id_nx" failed
+wait_for 30 has acme "$id_nx" failed
 like "$(last acme "$id_nx")" "failed	1	u@nx.test		Host or domain name not found. Name service error for name=nx.test type=MX: Host not found" "NXDOMAIN: failed, status 1"
-wait_for 10 has acme "$id_null" failed
+wait_for 30 has acme "$id_null" failed
 like "$(last acme "$id_null")" "failed	7	u@null.test		*null MX*" "null MX: failed, status 7"
-wait_for 10 has acme "$id_dang" failed
+wait_for 30 has acme "$id_dang" failed
 like "$(last acme "$id_dang")" "failed	1	u@dangling.test		*name=nohost.test type=A*" "the only MX host does not exist: failed, status 1"
-wait_for 10 has acme "$id_route" "succeeded	0	v@sub.r.test"
-wait_for 10 has acme "$id_route" "succeeded	0	u@r.test"
+wait_for 30 has acme "$id_route" "succeeded	0	v@sub.r.test"
+wait_for 30 has acme "$id_route" "succeeded	0	u@r.test"
 ok $? "static route: the domain and a subdomain go to the route's host:port"
 like "$(last acme "$id_route" | cut -f4)" "127.0.0.5 \\[127.0.0.5]" "the remote is the route's host"
 is "$(grep -c '^msg .*rcpts=2' "$TMPD/route/log")" 1 "both recipients in one transaction"
-wait_for 10 has beta "$id_star" succeeded
+wait_for 30 has beta "$id_star" succeeded
 ok $? "route '*' of tenant beta takes even a domain that does not exist"
 is "$(ls "$TMPD/star/new" | wc -l)" 1 "it is at the '*' route's server"
-wait_for 10 has acme "$id_down" deferred
+wait_for 30 has acme "$id_down" deferred
 like "$(last acme "$id_down")" "deferred	0	u@down.test		connect to 127.0.0.5 \\[127.0.0.5]:$nothing: Connection refused" "route to a closed port: deferred"
-wait_for 10 has acme "$id_temp" deferred
+wait_for 30 has acme "$id_temp" deferred
 like "$(last acme "$id_temp")" "deferred	0	u@example.org		*name=example.org type=MX: Host not found, try again" "DNS server failure: deferred"
 [ -f "$CMC_HOME/spool/queue/$id_temp" ] && [ -f "$CMC_HOME/spool/queue/$id_down" ] && [ ! -f "$CMC_HOME/spool/queue/$id_nx" ]
 ok $? "deferred messages stay in queue/, failed ones are gone"

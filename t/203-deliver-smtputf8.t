@@ -48,7 +48,7 @@ bg deliver 2>"$TMPD/deliver.err"
 has() { cmcctl events acme "$1" | cut -f2-4 | grep -q "$2"; }
 ev() { cmcctl events acme "$1" | cut -f2-4,6; }
 spool_empty() { [ -z "$(ls -A "$CMC_HOME/spool/new")$(ls -A "$CMC_HOME/spool/queue")" ]; }
-wait_for 15 spool_empty
+wait_for 30 spool_empty
 ok $? "every recipient is final"
 
 envs=$(cat "$TMPD"/noutf8/env/* 2>/dev/null)

@@ -23,7 +23,7 @@ id1=$(msg one | queue-inject -t acme -f s@example.com u1@a.test)
 id2=$(msg two | queue-inject -t acme -f s@example.com u2@a.test u3@a.test)
 bg deliver 2>"$TMPD/deliver1.err"
 d1=$!
-wait_for 10 has "$id2" deferred
+wait_for 30 has "$id2" deferred
 ok $? "no server: deferred"
 kill -TERM "$d1"; wait "$d1"
 is "$?" 0 "SIGTERM: exit 0"
@@ -35,7 +35,7 @@ mv "$SPOOL/queue/$id1" "$SPOOL/new/$id1"
 start_sink "$TMPD/s" 127.0.0.2
 bg deliver 2>"$TMPD/deliver2.err"
 d2=$!
-wait_for 10 spool_empty
+wait_for 30 spool_empty
 ok $? "after the restart every message is delivered"
 is "$(count "$id1" queued),$(count "$id2" queued)" "1,2" "no second queued event for the message found in new/ with its state"
 is "$(count "$id1" succeeded),$(count "$id2" succeeded)" "1,2" "each recipient succeeded once"
@@ -46,7 +46,7 @@ ok $((!$?)) "no warnings on the way"
 # SIGTERM while a worker is in the middle of a transaction
 id3=$(msg slow | queue-inject -t acme -f s@example.com slow@a.test)
 # the sink's "slow" rule sleeps 2 s before its reply to the end of data
-wait_for 10 sh -c "[ \$(grep -c '^conn ' '$TMPD/s/log') -ge 2 ]"
+wait_for 30 sh -c "[ \$(grep -c '^conn ' '$TMPD/s/log') -ge 2 ]"
 kill -TERM "$d2"; wait "$d2"
 is "$?" 0 "SIGTERM during a delivery: exit 0"
 [ -f "$SPOOL/queue/$id3" ]
@@ -57,16 +57,16 @@ is "$(cmcctl events acme "$id3" | cut -f2 | tr '\n' ' ')" "queued " "and its rec
 id4=$(msg nine | queue-inject -t acme -f s@example.com u4@a.test)
 bg deliver 2>"$TMPD/deliver3.err"
 d3=$!
-wait_for 15 has "$id3" succeeded
+wait_for 30 has "$id3" succeeded
 ok $? "the interrupted message is delivered after the restart"
-wait_for 10 has "$id4" succeeded
+wait_for 30 has "$id4" succeeded
 kill -KILL "$d3"; wait "$d3" 2>/dev/null
 id5=$(msg five | queue-inject -t acme -f s@example.com u5@a.test)
 bg deliver 2>"$TMPD/deliver4.err"
 d4=$!
-wait_for 10 has "$id5" succeeded
+wait_for 30 has "$id5" succeeded
 ok $? "after kill -9 a new deliver carries on"
-wait_for 10 spool_empty
+wait_for 30 spool_empty
 ok $? "and the spool empties"
 
 # a spool file without state (say, restored from a backup) is not forgotten
@@ -76,7 +76,7 @@ mv "$SPOOL/new/$id6" "$SPOOL/queue/$id6"
 # and a file in new/ that is no spool file is left alone, with a warning
 printf 'junk' >"$SPOOL/new/0000000000000000000000001"
 bg deliver 2>"$TMPD/deliver5.err"
-wait_for 10 has "$id6" succeeded
+wait_for 30 has "$id6" succeeded
 ok $? "a file in queue/ without state is delivered"
 is "$(count "$id6" queued)" 1 "with its queued event"
 like "$(cat "$TMPD/deliver5.err")" "*warning: spool file without state*" "and a warning"
@@ -84,7 +84,7 @@ like "$(cat "$TMPD/deliver5.err")" "*warning: unable to read spool file */new/00
 [ -f "$SPOOL/new/0000000000000000000000001" ]
 ok $? "the malformed file stays where it is"
 id7=$(msg seven | queue-inject -t acme -f s@example.com u7@a.test)
-wait_for 10 has "$id7" succeeded
+wait_for 30 has "$id7" succeeded
 ok $? "and deliver carries on"
 is "$(grep -c 'unable to read spool file' "$TMPD/deliver5.err")" 1 "warned about once, not at every scan"
 exit $failed

@@ -73,10 +73,10 @@ id_tls=$(msg tls | queue-inject -t acme -f s@example.com u@tls.test)
 id_bad=$(msg badtls | queue-inject -t acme -f s@example.com u@fake.test)
 bg deliver 2>"$TMPD/deliver.err"
 dpid=$!
-wait_for 10 has "$id_tls" succeeded
+wait_for 30 has "$id_tls" succeeded
 ok $? "delivered to a server with STARTTLS"
 like "$(cat "$TMPD"/tls/env/*)" "*tls yes*" "over TLS"
-wait_for 10 has "$id_bad" succeeded
+wait_for 30 has "$id_bad" succeeded
 ok $? "delivered to a server whose TLS handshake fails"
 like "$(cat "$TMPD/fake.log")" "conn
 EHLO *
@@ -95,7 +95,7 @@ id_p3=$(msg p3 | queue-inject -t acme -f s@example.com yes3@fake.test)
 id_421=$(msg g421 | queue-inject -t acme -f s@example.com u@g421.test)
 id_554=$(msg g554 | queue-inject -t acme -f s@example.com u@g554.test)
 bg deliver 2>"$TMPD/deliver2.err"
-wait_for 10 has "$id_p3" succeeded
+wait_for 30 has "$id_p3" succeeded
 ok $? "delivered to a server without PIPELINING"
 is "$(grep -c '^conn' "$TMPD/fake.log")" 1 "three messages over one connection"
 is "$(grep -v '^conn\|^EHLO\|^QUIT' "$TMPD/fake.log" | tr '\n' '|')" \
@@ -105,16 +105,16 @@ like "$(last "$id_p1")" "failed	99	no1@fake.test	127.0.0.7 \\[127.0.0.7]	550 5.1
 like "$(cmcctl events acme "$id_p2" | cut -f2-4)" "*succeeded	0	yes@fake.test*" "the other recipient of that message succeeds"
 like "$(cmcctl events acme "$id_p2" | cut -f2-4)" "*failed	99	no2@fake.test*" "and the refused one fails"
 like "$(last "$id_p3")" "succeeded	0	yes3@fake.test	127.0.0.7 \\[127.0.0.7]	250 2.0.0 fake accepted" "succeeded with the reply to the end of data"
-wait_for 10 has "$id_421" deferred
+wait_for 30 has "$id_421" deferred
 like "$(last "$id_421")" "deferred	0	u@g421.test	*421 4.3.2 not now" "421 greeting: deferred"
-wait_for 10 has "$id_554" failed
+wait_for 30 has "$id_554" failed
 like "$(last "$id_554")" "failed	99	u@g554.test	*554 5.7.1 go away" "554 greeting from the last MX: failed"
 
 # EHLO refused: HELO
 echo helo >"$TMPD/fake.log.mode"
 : >"$TMPD/fake.log"
 id_h=$(msg helo | queue-inject -t acme -f s@example.com helo@fake.test)
-wait_for 10 has "$id_h" succeeded
+wait_for 30 has "$id_h" succeeded
 ok $? "a server refusing EHLO gets HELO"
 like "$(cat "$TMPD/fake.log")" "conn
 EHLO *
