@@ -971,7 +971,12 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
        diagnostic where the DSN has none */
     for (k = 0; k < b->nrcpt; k++) context_for(b, &b->rcpt[k]);
     keep_failed(b);
-    if (!b->nrcpt) { b->kind = BOUNCE_DELIVERED; decide(b); return 0; }
+    if (!b->nrcpt) {
+      /* every recipient delivered (or relayed): a success notice, unless
+         it is in fact a complaint */
+      b->kind = b->is_feedback ? BOUNCE_FEEDBACK : BOUNCE_DELIVERED;
+      return 0;
+    }
     for (k = 0; k < b->nrcpt; k++) {
       struct bounce_rcpt *r = &b->rcpt[k];
       char alt[BOUNCE_DIAG_MAX];

@@ -4,12 +4,16 @@
    process makes it: find the hosts (a static route, or the MX records of
    the domain, else its A/AAAA), connect to them in order until one talks,
    STARTTLS when offered, then send every message of the job over that one
-   connection (RSET after a failed transaction; PIPELINING when offered).
+   connection, one SMTP transaction per recipient (its own envelope sender
+   and copy: lib/dqprep.h; RSET after a failed transaction; PIPELINING
+   when offered).  Every 4xx/5xx reply is classified with the rules of
+   cfg->cls (lib/classify.h) into an error status.
    Writes one dq.h result line per recipient to fd out, as soon as the
    recipient's outcome is known.  Never exits; reads no environment. */
 #include <stddef.h>
 #include <netinet/in.h>
 #include "dq.h"
+#include "dqprep.h"
 
 #define DQWORK_RCPT_MAX 100          /* recipients in one SMTP transaction */
 #define DQWORK_RECONNECT_MAX 3       /* new connections after losing one, per job */
@@ -21,6 +25,8 @@ struct dqwork_cfg {
   int connect_timeout, timeout;      /* seconds */
   const struct sockaddr_in *resolver;/* 0: /etc/resolv.conf */
   void *tls_ctx;                     /* smtpc_tls_ctx(); 0: never STARTTLS */
+  const struct classify *cls;        /* reply rules; 0: every 5xx is status 99 */
+  const struct dqprep_env *prep;     /* per installation (VERP secret); 0: no VERP */
 };
 
 struct dqwork_item {                 /* one message, some of its recipients */
@@ -34,6 +40,7 @@ struct dqwork_job {
   int is_route;
   struct dqwork_item *item;
   size_t nitem;
+  struct dqprep_conf *prep;          /* settings of the job's tenant and composition, or 0 */
 };
 
 /* 0 when a result was written for every recipient; -1 (errno) when the

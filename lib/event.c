@@ -356,30 +356,56 @@ static void add_free(struct add *a)
   evk_ents_free(&a->ents);
 }
 
-/* The address table: every suffix of the recipient, so that a substring
-   search is a prefix walk (event_addr_find). */
-static int add_address(struct tbl *t, struct tbl_txn *x, struct add *a, const char *tenant,
-                       const char *comp, const char *rcpt)
+/* The address table: the suffixes of a recipient that start in its local
+   part, so that a substring search is a prefix walk (event_addr_find);
+   a substring inside "@DOMAIN" is found through the partition's domains. */
+size_t evk_addr_positions(const char *rcpt)
 {
-  size_t n = strlen(rcpt), i, last;
-  int r;
-  if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_SUFFIX) == -1
-      || buf_addz(&a->k2, rcpt) == -1)
+  size_t n = strlen(rcpt);
+  const char *at = strrchr(rcpt, '@');
+  size_t local = at ? (size_t)(at - rcpt) : n;
+  if (n > EVENT_ADDR_SUFFIX_MAX) return 1;
+  return local ? local : 1;
+}
+
+int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t i)
+{
+  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, ADDR_SUFFIX) == -1
+      || buf_addz(k, rcpt + i) == -1 || buf_add(k, rcpt, i) == -1)
     return -1;
+  return 0;
+}
+
+int evk_addr_other(struct buf *k, const char *tenant, const char *comp, int type, const char *s)
+{
+  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, (char)type) == -1 || buf_adds(k, s) == -1)
+    return -1;
+  return 0;
+}
+
+static int add_address(struct tbl *t, struct tbl_txn *x, struct add *a, const char *tenant,
+                       const char *comp, const char *rcpt, const char *domain)
+{
+  size_t i, last = evk_addr_positions(rcpt);
+  int r;
+  if (evk_addr_key(&a->k2, tenant, comp, rcpt, 0) == -1) return -1;
   r = tbl_get(t, x, EVT_ADDR, a->k2.s, a->k2.len, &a->tmp);
   if (r != 1) return r;            /* known already (0), or -1 */
-  last = n > EVENT_ADDR_SUFFIX_MAX ? 1 : n;
   for (i = 0; i < last; i++) {
-    if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_SUFFIX) == -1
-        || buf_addz(&a->k2, rcpt + i) == -1 || buf_add(&a->k2, rcpt, i) == -1)
+    if (evk_addr_key(&a->k2, tenant, comp, rcpt, i) == -1
+        || tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1)
       return -1;
-    if (tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1) return -1;
   }
-  if (last < n) {
-    if (evk_part(&a->k2, tenant, comp) == -1 || buf_addc(&a->k2, ADDR_LONG) == -1
-        || buf_adds(&a->k2, rcpt) == -1)
+  if (strlen(rcpt) > EVENT_ADDR_SUFFIX_MAX
+      && (evk_addr_other(&a->k2, tenant, comp, ADDR_LONG, rcpt) == -1
+          || tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1))
+    return -1;
+  /* A new recipient may bring a new domain. */
+  if (*domain) {
+    if (evk_addr_other(&a->k2, tenant, comp, ADDR_DOMAIN, domain) == -1) return -1;
+    r = tbl_get(t, x, EVT_ADDR, a->k2.s, a->k2.len, &a->tmp);
+    if (r == -1 || (r == 1 && tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1))
       return -1;
-    if (tbl_put(t, x, EVT_ADDR, a->k2.s, a->k2.len, "", 0) == -1) return -1;
   }
   return 0;
 }
@@ -547,7 +573,9 @@ static int add(struct tbl *t, struct tbl_txn *x, const struct event *in, struct 
     if (r == -1 || (r == 1 && tbl_put(t, x, EVT_MID, a->k2.s, a->k2.len, "", 0) == -1))
       return -1;
   }
-  if (a->ents.rcpt.len && add_address(t, x, a, e.tenant, comp, a->ents.rcpt.s) == -1) return -1;
+  if (a->ents.rcpt.len
+      && add_address(t, x, a, e.tenant, comp, a->ents.rcpt.s, a->ents.domain) == -1)
+    return -1;
 
   if (e.status == EV_FAILED && !evk_is_blocked((int)e.status, e.error)
       && (late = is_late(t, x, a, &e)) == -1)

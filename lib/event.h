@@ -119,11 +119,13 @@ int event_tenants(struct tbl *t, event_name_fn *fn, void *ctx);
    with its angle brackets).  fn as above. */
 int event_ids_of_message(struct tbl *t, const char *tenant, const char *message_id,
                          event_name_fn *fn, void *ctx);
-/* Recipients (lower case) of partition tenant/comp that contain s
-   (compared in ASCII lower case), each once, at most max of them: 0 when
-   that was all, 1 when there are more than max (fn saw max), -1. */
+/* Where s (compared in ASCII lower case) occurs in the recipients of
+   partition tenant/comp: domain_fn for each destination domain with s in
+   "@DOMAIN" (all its recipients match), addr_fn for each other recipient
+   (lower case) that contains s, each once, at most max of those: 0 when
+   that was all, 1 when there are more than max (addr_fn saw max), -1. */
 int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const char *s,
-                    size_t max, event_name_fn *fn, void *ctx);
+                    size_t max, event_name_fn *addr_fn, event_name_fn *domain_fn, void *ctx);
 
 /* ---- scans: events from index ranges, merged in time order ---- */
 

@@ -11,8 +11,10 @@
                  P 'f' TS                     -> ERROR             failed (error log)
                  P 'w' TS                     -> ERROR             deferred
      event_mid   TENANT \0 MESSAGE-ID \0 ID   -> empty
-     event_addr  P 's' SUFFIX \0 PREFIX       -> empty  (PREFIX SUFFIX = a recipient)
+     event_addr  P 's' SUFFIX \0 PREFIX       -> empty  (PREFIX SUFFIX = a recipient,
+                                                         SUFFIX starts in its local part)
                  P 'l' RCPT                   -> empty  (longer than EVENT_ADDR_SUFFIX_MAX)
+                 P 'D' DOMAIN                 -> empty  (the partition's domains)
      event_stat  TENANT \0 'm' SLOT \0 COMP \0 USER            -> counters
                  TENANT \0 'q' SLOT \0 COMP \0 USER            -> counters
                  TENANT \0 'D' SLOT \0 DOMAIN \0 COMP \0 USER  -> counters
@@ -39,6 +41,7 @@
 #define IX_DEFERRED 'w'
 #define ADDR_SUFFIX 's'
 #define ADDR_LONG 'l'
+#define ADDR_DOMAIN 'D'
 
 #define EVENT_ADDR_SUFFIX_MAX 96   /* longer recipients: whole-address entry only */
 #define EVENT_TS 16                /* bytes of TS */
@@ -60,6 +63,11 @@ int evk_ixval(struct buf *v, int status, int error);
 int evk_ixval_parse(const void *v, size_t vn, int *status, int *error);
 /* 1 if s is a valid tenant or composition name for a key. */
 int evk_name_ok(const char *s);
+/* The address table: how many suffix entries rcpt (lower case) has, the
+   key of the one at position i, and the keys P TYPE S ('l', 'D'). */
+size_t evk_addr_positions(const char *rcpt);
+int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t i);
+int evk_addr_other(struct buf *k, const char *tenant, const char *comp, int type, const char *s);
 /* 1 for a failure by error status 10 or 11 (suppressed, unsubscribed). */
 int evk_is_blocked(int status, int error);
 /* Count one event in c (event.h: enum event_counter). */

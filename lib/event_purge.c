@@ -95,15 +95,13 @@ struct purge_tx {
 static int drop_address(struct tbl *t, struct tbl_txn *x, struct purge_tx *w,
                         const char *tenant, const char *comp, const char *rcpt)
 {
-  size_t n = strlen(rcpt), i, last = n > EVENT_ADDR_SUFFIX_MAX ? 1 : n;
-  for (i = 0; i < last; i++) {
-    if (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, ADDR_SUFFIX) == -1
-        || buf_addz(&w->k2, rcpt + i) == -1 || buf_add(&w->k2, rcpt, i) == -1
-        || del(t, x, EVT_ADDR, &w->k2) == -1)
+  size_t i, last = evk_addr_positions(rcpt);
+  for (i = 0; i < last; i++)
+    if (evk_addr_key(&w->k2, tenant, comp, rcpt, i) == -1 || del(t, x, EVT_ADDR, &w->k2) == -1)
       return -1;
-  }
-  if (last < n && (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, ADDR_LONG) == -1
-                   || buf_adds(&w->k2, rcpt) == -1 || del(t, x, EVT_ADDR, &w->k2) == -1))
+  if (strlen(rcpt) > EVENT_ADDR_SUFFIX_MAX
+      && (evk_addr_other(&w->k2, tenant, comp, ADDR_LONG, rcpt) == -1
+          || del(t, x, EVT_ADDR, &w->k2) == -1))
     return -1;
   return 0;
 }
@@ -158,7 +156,7 @@ static int purge_tx(struct tbl *t, struct tbl_txn *x, const char *tenant, const 
   }
   /* A recipient without events left in the partition leaves the address table. */
   for (i = 0; i < w->rcpts.cap; i++) {
-    const char *rc = w->rcpts.slot[i].k;
+    const char *rc = w->rcpts.slot[i].k, *dom;
     if (!rc) continue;
     if (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, IX_RCPT) == -1
         || buf_addz(&w->k2, rc) == -1)
@@ -167,6 +165,16 @@ static int purge_tx(struct tbl *t, struct tbl_txn *x, const char *tenant, const 
     if (r) continue;
     if (drop_address(t, x, w, tenant, comp, rc) == -1) return -1;
     out->addresses++;
+    /* and its domain, when no recipient of it is left */
+    dom = evk_domain(rc);
+    if (!*dom) continue;
+    if (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, IX_DOMAIN) == -1
+        || buf_addz(&w->k2, dom) == -1)
+      return -1;
+    if ((r = any(t, x, EVT_IX, w->k2.s, w->k2.len)) == -1) return -1;
+    if (!r && (evk_addr_other(&w->k2, tenant, comp, ADDR_DOMAIN, dom) == -1
+               || del(t, x, EVT_ADDR, &w->k2) == -1))
+      return -1;
   }
   return 0;
 }
@@ -443,11 +451,17 @@ static int record_one(void *ctx, const void *k, size_t kn, const void *vp, size_
     if (!r) w->v->missing++;
   }
   if (w->ents.rcpt.len) {
-    if (evk_part(&w->key, w->tenant, w->comp) == -1 || buf_addc(&w->key, ADDR_SUFFIX) == -1
-        || buf_addz(&w->key, w->ents.rcpt.s) == -1)
-      return -1;
-    if ((r = has(w, EVT_ADDR, &w->key, 0)) == -1) return -1;
-    if (!r) w->v->missing++;
+    size_t j, last = evk_addr_positions(w->ents.rcpt.s);
+    for (j = 0; j < last; j++) {
+      if (evk_addr_key(&w->key, w->tenant, w->comp, w->ents.rcpt.s, j) == -1) return -1;
+      if ((r = has(w, EVT_ADDR, &w->key, 0)) == -1) return -1;
+      if (!r) w->v->missing++;
+    }
+    if (*w->ents.domain) {
+      if (evk_addr_other(&w->key, w->tenant, w->comp, ADDR_DOMAIN, w->ents.domain) == -1) return -1;
+      if ((r = has(w, EVT_ADDR, &w->key, 0)) == -1) return -1;
+      if (!r) w->v->missing++;
+    }
   }
   /* The writer's rule for a late bounce, replayed in time order. */
   buf_trunc(&w->k2, 0);
@@ -520,11 +534,19 @@ static int addr_one(void *ctx, const void *kp, size_t kn, const void *v, size_t 
   int r;
   (void)v; (void)vn;
   if (kn < w->prefixn || memcmp(k, w->prefix, w->prefixn)) return 1;
-  /* Only P 's' ADDRESS \0: a suffix entry has a PREFIX after its NUL. */
-  if (kn < w->prefixn + 2 || k[w->prefixn] != ADDR_SUFFIX || k[kn - 1]) return 0;
-  if (evk_part(&w->key, w->tenant, w->comp) == -1 || buf_addc(&w->key, IX_RCPT) == -1
-      || buf_add(&w->key, k + w->prefixn + 1, kn - w->prefixn - 1) == -1)
-    return -1;
+  if (kn > w->prefixn + 1 && k[w->prefixn] == ADDR_DOMAIN) {
+    /* a domain: some event must go there */
+    if (evk_part(&w->key, w->tenant, w->comp) == -1 || buf_addc(&w->key, IX_DOMAIN) == -1
+        || buf_add(&w->key, k + w->prefixn + 1, kn - w->prefixn - 1) == -1
+        || buf_addc(&w->key, 0) == -1)
+      return -1;
+  } else {
+    /* Only P 's' ADDRESS \0: a suffix entry has a PREFIX after its NUL. */
+    if (kn < w->prefixn + 2 || k[w->prefixn] != ADDR_SUFFIX || k[kn - 1]) return 0;
+    if (evk_part(&w->key, w->tenant, w->comp) == -1 || buf_addc(&w->key, IX_RCPT) == -1
+        || buf_add(&w->key, k + w->prefixn + 1, kn - w->prefixn - 1) == -1)
+      return -1;
+  }
   if ((r = any0(w, EVT_IX, &w->key)) == -1) return -1;
   if (!r) w->v->orphans++;
   return 0;

@@ -364,7 +364,7 @@ static int fill_one(void *ctx, const void *kp, size_t kn, const void *v, size_t 
 }
 
 /* Read the next entries of st's range.  0 or -1. */
-static int fill(struct event_scan *s, struct stream *st)
+static int fill(struct event_scan *s, struct stream *st, struct tbl_txn *x)
 {
   int r;
   st->n = st->i = 0;
@@ -373,7 +373,7 @@ static int fill(struct event_scan *s, struct stream *st)
   while (!st->done && st->n == 0) {
     st->stopped = 0;
     st->visited = 0;
-    r = tbl_walk(s->t, 0, table_of(st->ix), st->from.s, st->from.len, !s->asc, fill_one, st);
+    r = tbl_walk(s->t, x, table_of(st->ix), st->from.s, st->from.len, !s->asc, fill_one, st);
     if (r < 0) return -1;
     if (!st->stopped) st->done = 1;
     else if (st->want < SCAN_CHUNK_MAX) st->want *= 2;
@@ -404,16 +404,31 @@ static void sift(struct event_scan *s, size_t i)
 
 static int prime(struct event_scan *s)
 {
+  struct tbl_txn *x = 0;
   size_t i;
   s->heap = calloc(s->nst ? s->nst : 1, sizeof *s->heap);
   if (!s->heap) return -1;
+  /* Many ranges (a substring search): their first reads share one
+     transaction, which is much cheaper than one each; small reads. */
+  if (s->nst > 16 && tbl_begin(s->t, &x) == -1) x = 0;
   for (i = 0; i < s->nst; i++) {
     struct stream *st = s->st[i];
-    /* Many ranges (a substring search): small first reads. */
     if (s->nst > 16) st->want = 4;
-    if (fill(s, st) == -1) return -1;
+    if (fill(s, st, x) == -1) {
+      if (!x || errno != EDEADLK) {
+        if (x) tbl_abort(x);
+        return -1;
+      }
+      /* A writer needed what we held: what was read stays read; the rest
+         is read in transactions of its own. */
+      tbl_abort(x);
+      x = 0;
+      st->done = 0;
+      if (fill(s, st, 0) == -1) return -1;
+    }
     if (st->n) s->heap[s->nheap++] = st;
   }
+  if (x && tbl_commit(x) == -1) return -1;
   for (i = s->nheap; i-- > 0;) sift(s, i);
   s->primed = 1;
   return 0;
@@ -436,7 +451,7 @@ int event_scan_next(struct event_scan *s, struct event *e)
       if (r == -1) return -1;
       have = r == 0;               /* 1: purged between index and record */
     }
-    if (++st->i == st->n && fill(s, st) == -1) return -1;
+    if (++st->i == st->n && fill(s, st, 0) == -1) return -1;
     if (st->i == st->n) s->heap[0] = s->heap[--s->nheap];
     sift(s, 0);
     if (!have || event_decode(e, s->rec.s, s->rec.len, &s->scratch) == -1) continue;
@@ -682,27 +697,29 @@ int event_ids_of_message(struct tbl *t, const char *tenant, const char *message_
 /* ---------- recipients by substring ---------- */
 
 struct af {
-  const char *prefix;              /* P 's' S, or P 'l' */
+  const char *prefix;              /* P 's' S, P 'l' or P 'D' */
   size_t prefixn, partn;
   const char *s;                   /* lower case */
-  size_t max, visited;
-  struct evk_map seen;
+  size_t max, visited, naddr;
+  int type, more;
+  struct evk_map seen, doms;
   struct buf addr;
-  int more, is_long;
-  event_name_fn *fn;
+  event_name_fn *addr_fn, *domain_fn;
   void *ctx;
 };
 
 static int af_add(struct af *a)
 {
   int created, r;
+  if (evk_map_find(&a->doms, evk_domain(a->addr.s), strlen(evk_domain(a->addr.s))))
+    return 0;                      /* its domain matches: found as such */
   if (!evk_map_get(&a->seen, a->addr.s, a->addr.len, &created)) return -1;
   if (!created) return 0;
-  if (a->seen.n > a->max) {
+  if (++a->naddr > a->max) {
     a->more = 1;
     return 1;
   }
-  r = a->fn(a->ctx, a->addr.s);
+  r = a->addr_fn(a->ctx, a->addr.s);
   return r < 0 ? -1 : r > 0 ? 1 : 0;
 }
 
@@ -711,11 +728,21 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
   struct af *a = ctx;
   const char *k = kp, *z;
   size_t sn;
+  int r;
   (void)v; (void)vn;
   if (kn < a->prefixn || memcmp(k, a->prefix, a->prefixn)) return 1;
-  if (a->is_long) {
+  buf_trunc(&a->addr, 0);
+  if (a->type == ADDR_DOMAIN) {
+    /* A substring of "@DOMAIN": every recipient of the domain has it. */
+    if (buf_addc(&a->addr, '@') == -1 || buf_add(&a->addr, k + a->partn + 1, kn - a->partn - 1) == -1)
+      return -1;
+    if (!strstr(a->addr.s, a->s)) return 0;
+    if (!evk_map_get(&a->doms, a->addr.s + 1, a->addr.len - 1, 0)) return -1;
+    r = a->domain_fn(a->ctx, a->addr.s + 1);
+    return r < 0 ? -1 : r > 0 ? 1 : 0;
+  }
+  if (a->type == ADDR_LONG) {
     /* Long recipients: the whole address, searched here. */
-    buf_trunc(&a->addr, 0);
     if (buf_add(&a->addr, k + a->partn + 1, kn - a->partn - 1) == -1) return -1;
     if (!strstr(a->addr.s, a->s)) return 0;
     return af_add(a);
@@ -729,7 +756,6 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
   z = memchr(k + a->partn + 1, 0, kn - a->partn - 1);
   if (!z) return 0;
   sn = (size_t)(z - (k + a->partn + 1));
-  buf_trunc(&a->addr, 0);
   if (buf_add(&a->addr, z + 1, kn - (size_t)(z + 1 - k)) == -1
       || buf_add(&a->addr, k + a->partn + 1, sn) == -1)
     return -1;
@@ -737,27 +763,33 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
 }
 
 int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const char *s,
-                    size_t max, event_name_fn *fn, void *ctx)
+                    size_t max, event_name_fn *addr_fn, event_name_fn *domain_fn, void *ctx)
 {
+  static const char types[] = { ADDR_DOMAIN, ADDR_SUFFIX, ADDR_LONG };
   struct af a;
   struct buf p = BUF_ZERO, lc = BUF_ZERO;
-  int r;
+  size_t i;
+  int r = 0;
   memset(&a, 0, sizeof a);
-  if (!evk_name_ok(tenant) || !evk_name_ok(comp) || !s) return errno = EINVAL, -1;
+  if (!evk_name_ok(tenant) || !evk_name_ok(comp) || !s || !*s) return errno = EINVAL, -1;
   evk_map_init(&a.seen, 1);
-  if (evk_lower(&lc, s) == -1 || evk_part(&p, tenant, comp) == -1) goto fail;
-  a.partn = p.len;
-  a.s = lc.s;
+  evk_map_init(&a.doms, 1);
   a.max = max;
-  a.fn = fn;
+  a.addr_fn = addr_fn;
+  a.domain_fn = domain_fn;
   a.ctx = ctx;
-  if (buf_addc(&p, ADDR_SUFFIX) == -1 || buf_adds(&p, lc.s) == -1) goto fail;
-  a.prefix = p.s;
-  a.prefixn = p.len;
-  r = evk_walk(t, EVT_ADDR, p.s, p.len, 0, af_one, &a);
-  if (r >= 0 && !a.more) {
-    a.is_long = 1;
-    if (evk_part(&p, tenant, comp) == -1 || buf_addc(&p, ADDR_LONG) == -1) goto fail;
+  if (evk_lower(&lc, s) == -1) r = -1;
+  a.s = lc.s;
+  /* Domains first: a recipient whose domain matches is not listed again. */
+  for (i = 0; r >= 0 && !a.more && i < sizeof types; i++) {
+    a.type = types[i];
+    if (evk_part(&p, tenant, comp) == -1) { r = -1; break; }
+    a.partn = p.len;
+    if (buf_addc(&p, (char)a.type) == -1
+        || (a.type == ADDR_SUFFIX && buf_adds(&p, lc.s) == -1)) {
+      r = -1;
+      break;
+    }
     a.prefix = p.s;
     a.prefixn = p.len;
     r = evk_walk(t, EVT_ADDR, p.s, p.len, 0, af_one, &a);
@@ -766,11 +798,7 @@ int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const c
   buf_free(&lc);
   buf_free(&a.addr);
   evk_map_free(&a.seen);
+  evk_map_free(&a.doms);
   if (r < 0) return -1;
   return a.more;
-fail:
-  buf_free(&p);
-  buf_free(&lc);
-  evk_map_free(&a.seen);
-  return -1;
 }

@@ -171,8 +171,8 @@ static int ci_equal(const char *a, const char *b_lower)
 struct list {
   const struct report_query *q;
   struct buf rcpt, sender, from, api, subject, domain, mid2;
-  struct buf addrs;               /* COMP \0 RCPT \0 ... a substring search found */
-  size_t naddrs;
+  struct buf addrs;               /* what a substring search found: found() */
+  size_t naddrs, ndomains;
   const char *comp;               /* the composition event_addr_find looks in */
   int status;
 };
@@ -222,11 +222,25 @@ static int name_one(void *ctx, const char *name)
   return buf_addz(&n->all, name) == -1 ? -1 : 0;
 }
 
+/* Found by a substring search: 'r' RCPT \0 COMP \0 or 'd' DOMAIN \0 COMP \0. */
+static int found(struct list *l, char type, const char *what)
+{
+  return buf_addc(&l->addrs, type) == -1 || buf_addz(&l->addrs, what) == -1
+         || buf_addz(&l->addrs, l->comp) == -1 ? -1 : 0;
+}
+
 static int addr_one(void *ctx, const char *addr)
 {
   struct list *l = ctx;
   l->naddrs++;
-  return buf_addz(&l->addrs, l->comp) == -1 || buf_addz(&l->addrs, addr) == -1 ? -1 : 0;
+  return found(l, 'r', addr);
+}
+
+static int domain_one(void *ctx, const char *domain)
+{
+  struct list *l = ctx;
+  l->ndomains++;
+  return found(l, 'd', domain);
 }
 
 /* Add the ranges of the best plan for q to s. */
@@ -269,19 +283,21 @@ static int plan(struct tbl *t, struct list *l, struct names *comps, struct event
     int many = 0;
     for (i = 0, c = comps->all.s; i < comps->n && !many; i++, c += strlen(c) + 1) {
       l->comp = c;
-      r = event_addr_find(t, q->tenant, c, q->rcpt, REPORT_ADDR_MAX - l->naddrs, addr_one, l);
+      r = event_addr_find(t, q->tenant, c, q->rcpt, REPORT_ADDR_MAX - l->naddrs, addr_one,
+                          domain_one, l);
       if (r == -1) return -1;
       many = r == 1;
     }
     if (!many) {
       const char *a = l->addrs.s;
-      for (i = 0; i < l->naddrs; i++) {
-        const char *addr = a + strlen(a) + 1;
-        if (event_scan_add(s, EVENT_IX_RCPT, a, addr) == -1) return -1;
-        a = addr + strlen(addr) + 1;
+      for (i = 0; i < l->naddrs + l->ndomains; i++) {
+        const char *what = a + 1, *comp = what + strlen(what) + 1;
+        if (event_scan_add(s, *a == 'd' ? EVENT_IX_DOMAIN : EVENT_IX_RCPT, comp, what) == -1)
+          return -1;
+        a = comp + strlen(comp) + 1;
       }
       p->path = "rcpt-substring";
-      p->ranges = l->naddrs;
+      p->ranges = l->naddrs + l->ndomains;
       return 0;
     }
   }

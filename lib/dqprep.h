@@ -1,0 +1,70 @@
+#ifndef DQPREP_H
+#define DQPREP_H
+/* dqprep.h: what one recipient gets -- the envelope sender and the
+   message bytes of its copy -- made by a deliver worker from the spool
+   copy just before the SMTP transaction of that recipient.
+
+   dqprep_message() applies these steps, always in this order:
+     0. envelope sender: VERP (lib/verp.h) on the bounce domain, unless the
+        setting verp=off or the sender is the null sender;
+     1. header rewriting of the delivery settings (Received removal,
+        List-Unsubscribe: issue 4);
+     2. S/MIME (issue 6);
+     3. DKIM, last, so that the signature covers what is sent (issue 6).
+   A step that changes nothing leaves the spool copy in place (no copy is
+   made); a step that changes it works on out->msg.
+
+   Settings come in two parts, both resolved before the worker forks (a
+   worker never opens db/):
+   - struct dqprep_env: per installation, filled by deliver's main();
+   - struct dqprep_conf: per tenant and composition, loaded by the parent
+     (dqprep_conf_load) into each job, reference-counted so that a plan and
+     the jobs taken from it share one copy.
+   Functions return 0 or -1 with errno; they never exit or print. */
+#include <stddef.h>
+#include "buf.h"
+#include "dq.h"
+#include "tbl.h"
+#include "verp.h"
+
+#define DQPREP_DOMAIN_MAX 255
+
+struct dqprep_env {
+  const struct verp_key *verp_key;   /* 0: VERP cannot be made (senders kept) */
+  const char *hostname;              /* CMC_HOSTNAME: default bounce domain return.HOSTNAME */
+};
+
+struct dqprep_conf {
+  unsigned refs;
+  int verp;                          /* setting verp: 1 on (default), 0 off */
+  char bounce_domain[DQPREP_DOMAIN_MAX + 1];  /* setting bounce_domain, or return.HOSTNAME */
+  /* Steps 1-3 add their settings here (resolved in dqprep_conf_load). */
+};
+
+/* The settings of tenant/comp (tenant_get; unset ones take defaults).  A
+   new conf with refs 1, or 0 with errno (ENOMEM; EIO/EAGAIN/EDEADLK when
+   the database could not be read). */
+struct dqprep_conf *dqprep_conf_load(struct tbl *db, const char *tenant, const char *comp,
+                                     const struct dqprep_env *env);
+struct dqprep_conf *dqprep_conf_ref(struct dqprep_conf *c);  /* refs++, returns c */
+void dqprep_conf_put(struct dqprep_conf *c);                 /* refs--, freed at 0; 0 is fine */
+/* The default bounce domain: "return." hostname (lower case).  0 or -1 ENAMETOOLONG. */
+int dqprep_default_bounce_domain(char *out, size_t n, const char *hostname);
+
+struct dqprep_out {
+  struct buf sender;                 /* envelope sender for MAIL FROM (internal form) */
+  struct buf msg;                    /* the changed copy, when a step made one */
+  const char *p;                     /* what to send: spool copy or msg.s */
+  size_t n;
+};
+#define DQPREP_OUT_ZERO { BUF_ZERO, BUF_ZERO, 0, 0 }
+
+/* Prepare recipient idx of m: msg[0..len) is the spool copy (CRLF line
+   ends, not dot-stuffed).  out is reused from one call to the next.  0, or
+   -1 with errno: ENOMEM, or EINVAL (this recipient's copy cannot be made:
+   the caller defers it). */
+int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
+                   const struct dq_msg *m, size_t idx, const char *msg, size_t len,
+                   struct dqprep_out *out);
+void dqprep_out_free(struct dqprep_out *out);
+#endif
