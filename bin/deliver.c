@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ static int spawn(struct dqsched_job *sj)
 {
   struct worker *w;
   int p[2];
-  pid_t pid;
+  pid_t pid, parent = getpid();
   size_t i;
   w = calloc(1, sizeof *w);
   if (!w) return -1;
@@ -128,7 +129,10 @@ static int spawn(struct dqsched_job *sj)
   pid = fork();
   if (pid == -1) { close(p[0]); close(p[1]); free(w); return -1; }
   if (pid == 0) {
-    /* The worker: no db, no spool changes, only SMTP and its pipe. */
+    /* The worker: no db, no spool changes, only SMTP and its pipe.  It
+       dies with deliver: a worker left running after deliver was killed
+       would go on sending what the restarted deliver sends again. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent) _exit(EXIT_TEMP);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);

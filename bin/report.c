@@ -494,10 +494,35 @@ static void cmd_deliverygraph(const char *tenant, const struct opts *o)
   free(c);
 }
 
-static void cmd_verify(const char *tenant)
+struct oldest {
+  long long t;
+  int found;
+};
+
+static int oldest_one(void *ctx, const struct event *e)
+{
+  struct oldest *o = ctx;
+  o->t = e->time;
+  o->found = 1;
+  return 1;
+}
+
+/* Counters are compared from -s (a date, local) or from the oldest event
+   on: rows of days already purged have no events left to count. */
+static void cmd_verify(const char *tenant, const struct opts *o)
 {
   struct event_verify v;
-  if (event_verify(db, tenant, 0, 999999999999LL, &v) == -1) fail("unable to verify ", tenant);
+  struct oldest old = { 0, 0 };
+  long long from;
+  if (o->start) {
+    zone(tenant, o->zone);
+    from = when(o->start);
+  } else {
+    if (event_range(db, tenant, 0, 999999999999LL, 0, oldest_one, &old) == -1)
+      fail("unable to read the events of ", tenant);
+    from = old.found ? old.t - old.t % EVENT_QUARTER : 0;
+  }
+  if (event_verify(db, tenant, from, 999999999999LL, &v) == -1) fail("unable to verify ", tenant);
   nomem(buf_printf(&out, "events %llu\nmissing %llu\norphans %llu\ncounters %llu\nbad %llu\n",
                    v.events, v.missing, v.orphans, v.counters, v.bad));
   flush(1);
@@ -525,7 +550,7 @@ int main(int argc, char **argv)
   if (home_path(dbdir, sizeof dbdir, home, "db") == -1) die(EXIT_PERM, "CMC_HOME too long", 0);
   if (tbl_open(&db, dbdir, 0) == -1) die_sys(EXIT_TEMP, "unable to open database in ", dbdir);
   if (!strcmp(cmd, "verify")) {
-    cmd_verify(tenant);
+    cmd_verify(tenant, &o);
     tbl_close(db);
     return 0;
   }

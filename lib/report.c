@@ -95,7 +95,7 @@ int report_parse_time(const char *s, long long *t)
 int report_days(int y, int m, int d, size_t n, long long *b)
 {
   size_t i;
-  if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31 || n > 100000)
+  if (y < 1970 || y > 9999 || m < -1200 || m > 1200 || d < -100000 || d > 100000 || n > 100000)
     return errno = EINVAL, -1;
   /* mktime normalises day n of a month into the right later date; local
      midnight, whatever the day's length (summer time). */
