@@ -47,6 +47,22 @@ static const char *rule_dir(const char *opt, char *buf, size_t n)
   return 0;
 }
 
+/* The decimal digits of u into d (room for 20); their number. */
+static size_t num(char *d, unsigned long u)
+{
+  char t[24];
+  size_t n = 0, i;
+  do t[n++] = (char)('0' + u % 10); while ((u /= 10) && n < sizeof t);
+  for (i = 0; i < n; i++) d[i] = t[n - 1 - i];
+  return n;
+}
+
+static void put_num(int v)
+{
+  char d[24];
+  fwrite(d, 1, num(d, (unsigned long)(v < 0 ? 0 : v)), stdout);
+}
+
 /* Tabs and newlines never reach the output columns. */
 static void put_field(const char *s)
 {
@@ -85,8 +101,10 @@ static int one_message(const struct classify *c, struct bounce *b, const char *n
     if (classify(c, &in, &out) == -1) { warn_sys("unable to classify ", name ? name : "-"); return EXIT_TEMP; }
     if (name) { put_field(name); putchar('\t'); }
     put_field(r->addr);
-    printf("\t%d\t", out.status);
-    if (out.code) printf("%d", out.code); else putchar('-');
+    putchar('\t');
+    put_num(out.status);
+    putchar('\t');
+    if (out.code) put_num(out.code); else putchar('-');
     putchar('\t');
     put_field(out.enhanced[0] ? out.enhanced : "-");
     putchar('\t');
@@ -166,7 +184,14 @@ static int each_in_mbox(const struct classify *c, struct bounce *b, struct buf *
         warn("message too large: ", label);
         rc = worst(rc, EXIT_PERM);
       } else {
-        snprintf(label, sizeof label, "%s%s%lu", name ? name : "", name ? ":" : "", nmsg);
+        size_t ln = 0;
+        if (name) {
+          ln = strlen(name) < sizeof label - 24 ? strlen(name) : sizeof label - 24;
+          memcpy(label, name, ln);
+          label[ln++] = ':';
+        }
+        ln += num(label + ln, nmsg);
+        label[ln] = 0;
         rc = worst(rc, one_message(c, b, label, in->s + start, end - start));
       }
       start = end;
@@ -230,8 +255,9 @@ static int reply_mode(const struct classify *c, const char *stage, char **argv, 
   in.text = t.s;
   in.stage = stage;
   if (classify(c, &in, &out) == -1) die_sys(EXIT_TEMP, "unable to classify", 0);
-  printf("%d\t", out.status);
-  if (out.code) printf("%d", out.code); else putchar('-');
+  put_num(out.status);
+  putchar('\t');
+  if (out.code) put_num(out.code); else putchar('-');
   putchar('\t');
   put_field(out.enhanced[0] ? out.enhanced : "-");
   putchar('\t');

@@ -14,19 +14,31 @@
 #include <unistd.h>
 #include "buf.h"
 #include "die.h"
+#include "addr.h"
+#include "dqprep.h"
+#include "dset.h"
 #include "event.h"
 #include "home.h"
 #include "io.h"
 #include "spool.h"
+#include "suppress.h"
 #include "tbl.h"
 #include "tenant.h"
+#include "verp.h"
 
 #define USAGE "usage: cmcctl init | recover | checkpoint | tenant add NAME | tenant list\n" \
   "  | net add|del|list TENANT [-c COMP] [CIDR]\n" \
   "  | user add|del|list TENANT [-c COMP] [NAME]   (add: password on stdin)\n" \
   "  | route add|del|list TENANT [-c COMP] [DOMAIN|'*' [HOST:PORT]]\n" \
   "  | set TENANT [-c COMP] KEY VALUE | get TENANT [-c COMP] [KEY] | unset TENANT [-c COMP] KEY\n" \
-  "  | events [TENANT] ID"
+  "  | events [TENANT] ID\n" \
+  "  | speed|priority|window|forward|unsubscribe add TENANT [-c COMP] NAME OPTIONS...\n" \
+  "  | speed|priority|window|forward|unsubscribe del|move|list TENANT [-c COMP] [NAME [POSITION]]\n" \
+  "  | speed default TENANT [-c COMP] [-m MAXCONN [-i MS] [-n NIPS] | -d]\n" \
+  "  | ip add|del|list TENANT [-c COMP] [ADDRESS] | generation\n" \
+  "  | suppress add|del TENANT [-c COMP] ADDRESS [STATUS] | suppress list TENANT [-c COMP] [-r]\n" \
+  "  | suppress search TENANT [-c COMP] TEXT\n" \
+  "  | unsubscribed add|del|list TENANT [-c COMP] [-f FILTER] [ADDRESS|TEXT]"
 #define PASSWORD_LINE_MAX 1024
 #define SELFTEST_MAX 1000000
 #define OPEN_TRIES 3
@@ -122,6 +134,9 @@ static void cmd_init(void)
      process died inside it.  Forced recovery is "cmcctl recover". */
   opendb(0);
   export_access();
+  /* The VERP secret (lib/verp.h): made once, kept from then on. */
+  if (home_path(p, sizeof p, home, "etc/verp-secret") == -1) die_sys(EXIT_PERM, "bad CMC_HOME ", home);
+  if (verp_key_create(p) == -1) die_sys(EXIT_TEMP, "unable to create ", p);
   done();
 }
 
@@ -172,6 +187,15 @@ static void cmd_tenant(int argc, char **argv)
 }
 
 /* ---------- nets, users, routes, settings ---------- */
+
+/* A setting deliver or smtp-recv reads changed: deliver reloads when the
+   generation moves; the Received mode travels in the access snapshot. */
+static void settings_changed(const char *key)
+{
+  if (dset_touch(db) == -1) fail("changed, but unable to tell deliver: ", key);
+  if (key && (!strcmp(key, "received") || !strcmp(key, "bounce_domain"))) export_access();
+}
+
 
 static int print_item(void *ctx, const char *comp, const char *a, const char *b)
 {
@@ -268,6 +292,7 @@ static void cmd_item(const char *kind, int argc, char **argv, const char *passwo
       result(tenant_route_del(db, tenant, comp, argv[2]), "unable to delete route for ", argv[2],
              "no such route: ");
     else usage();
+    settings_changed(0);
   }
   done();
 }
@@ -281,10 +306,15 @@ static void cmd_setting(const char *verb, int argc, char **argv)
   need_tenant(argv[0]);
   if (!strcmp(verb, "set")) {
     if (argc != 3) usage();
+    if (!dset_value_ok(argv[1], argv[2], &v) || !dqprep_setting_ok(argv[1], argv[2], &v)
+        || !suppress_setting_ok(argv[1], argv[2], &v))
+      die(EXIT_PERM, "refused: ", v.s);
     result(tenant_set(db, argv[0], comp, argv[1], argv[2]), "unable to set ", argv[1], 0);
+    settings_changed(argv[1]);
   } else if (!strcmp(verb, "unset")) {
     if (argc != 2) usage();
     result(tenant_unset(db, argv[0], comp, argv[1]), "unable to unset ", argv[1], "not set: ");
+    settings_changed(argv[1]);
   } else if (argc == 1) {
     if (tenant_set_list(db, argv[0], comp, print_item, &cols) == -1)
       fail("unable to list settings of ", argv[0]);
@@ -295,6 +325,272 @@ static void cmd_setting(const char *verb, int argc, char **argv)
     if (r == 1) die(EXIT_PERM, "not set: ", argv[1]);
     outf(v.s, 1);
   }
+  done();
+}
+
+/* ---------- delivery settings: filter lists, default speed, sending IPs ---------- */
+
+/* A refused change: the reason the library gave, else errno's. */
+static _Noreturn void refused(const char *what, const char *arg, const struct buf *err)
+{
+  if (errno == EINVAL && err->len) die(EXIT_PERM, "refused: ", err->s);
+  fail(what, arg);
+}
+
+static int print_filter(void *ctx, const char *comp, size_t pos, const struct dset_filter *f)
+{
+  struct buf spec = BUF_ZERO;
+  char p[24];
+  if (dset_filter_format(*(enum dset_kind *)ctx, f, &spec) == -1 || buf_addc(&spec, 0) == -1)
+    die_sys(EXIT_TEMP, "out of memory", 0);
+  snprintf(p, sizeof p, "%zu", pos);
+  outf(comp, 0);
+  outf(p, 0);
+  outf(f->name, 0);
+  outf(spec.s, 1);
+  buf_free(&spec);
+  return 0;
+}
+
+static void cmd_speed_default(const char *tenant, const char *comp, int argc, char **argv)
+{
+  struct dset_speed sp;
+  struct buf err = BUF_ZERO;
+  char line[96];
+  int i, r;
+  if (argc == 0) {
+    r = dset_speed_get(db, tenant, comp, &sp);
+    if (r == -1) fail("unable to read the default speed of ", tenant);
+    if (r == 1) die(EXIT_PERM, "not set: default speed of ", tenant);
+    snprintf(line, sizeof line, "-m %u -i %u -n %u", sp.maxconn, sp.interval, sp.nips);
+    outf(comp, 0);
+    outf(line, 1);
+    done();
+  }
+  if (argc == 1 && !strcmp(argv[0], "-d")) {
+    result(dset_speed_unset(db, tenant, comp), "unable to unset the default speed of ", tenant,
+           "not set: default speed of ");
+    done();
+  }
+  memset(&sp, 0, sizeof sp);
+  for (i = 0; i + 1 < argc; i += 2) {
+    unsigned *dst = !strcmp(argv[i], "-m") ? &sp.maxconn : !strcmp(argv[i], "-i") ? &sp.interval
+                  : !strcmp(argv[i], "-n") ? &sp.nips : 0;
+    char *end;
+    unsigned long x;
+    if (!dst) usage();
+    errno = 0;
+    x = strtoul(argv[i + 1], &end, 10);
+    if (errno || *end || !*argv[i + 1] || x > 1000000) die(EXIT_PERM, "not a number: ", argv[i + 1]);
+    *dst = (unsigned)x;
+  }
+  if (i != argc) usage();
+  if (dset_speed_set(db, tenant, comp, &sp, &err) == -1) refused("unable to set the default speed of ", tenant, &err);
+  done();
+}
+
+static void cmd_dset(const char *kind, int argc, char **argv)
+{
+  int all = !has_comp(argc, argv), r;
+  const char *comp = take_comp(&argc, argv), *tenant;
+  enum dset_kind k = (enum dset_kind)dset_kind_parse(kind);
+  struct buf err = BUF_ZERO;
+  if (argc < 2) usage();
+  tenant = argv[1];
+  need_tenant(tenant);
+  if (!strcmp(argv[0], "list") && argc == 2) {
+    if (dset_filter_list(db, tenant, all ? 0 : comp, k, print_filter, &k) == -1)
+      fail("unable to list the filters of ", tenant);
+    done();
+  }
+  if (!strcmp(argv[0], "add") && argc >= 3) {
+    struct dset_filter f;
+    if (dset_filter_args(k, argc - 2, argv + 2, &f, &err) == -1
+        || dset_filter_put(db, tenant, comp, k, &f, &err) == -1)
+      refused("unable to save filter ", argv[2], &err);
+    dset_filter_free(&f);
+    done();
+  }
+  if (!strcmp(argv[0], "del") && argc == 3) {
+    result(dset_filter_del(db, tenant, comp, k, argv[2]), "unable to delete filter ", argv[2],
+           "no such filter: ");
+    done();
+  }
+  if (!strcmp(argv[0], "move") && argc == 4) {
+    char *end;
+    unsigned long pos;
+    errno = 0;
+    pos = strtoul(argv[3], &end, 10);
+    if (errno || *end || pos == 0) die(EXIT_PERM, "bad position (1 is the first): ", argv[3]);
+    r = dset_filter_move(db, tenant, comp, k, argv[2], (size_t)pos);
+    result(r, "unable to move filter ", argv[2], 0);
+    if (r == 1) die(EXIT_PERM, "no such filter: ", argv[2]);
+    done();
+  }
+  if (k == DSET_SPEED && !strcmp(argv[0], "default")) cmd_speed_default(tenant, comp, argc - 2, argv + 2);
+  usage();
+}
+
+static int print_ip(void *ctx, const char *comp, const char *ip)
+{
+  (void)ctx;
+  outf(comp, 0);
+  outf(ip, 1);
+  return 0;
+}
+
+static void cmd_ip(int argc, char **argv)
+{
+  int all = !has_comp(argc, argv);
+  const char *comp = take_comp(&argc, argv), *tenant;
+  struct buf err = BUF_ZERO;
+  if (argc < 2) usage();
+  tenant = argv[1];
+  need_tenant(tenant);
+  if (!strcmp(argv[0], "list") && argc == 2) {
+    if (dset_ip_list(db, tenant, all ? 0 : comp, print_ip, 0) == -1) fail("unable to list the IPs of ", tenant);
+    done();
+  }
+  if (argc != 3) usage();
+  if (!strcmp(argv[0], "add")) {
+    int r = dset_ip_add(db, tenant, comp, argv[2], &err);
+    if (r == -1) refused("unable to add sending IP ", argv[2], &err);
+    if (r == 1) warn("sending IP exists: ", argv[2]);
+  } else if (!strcmp(argv[0], "del")) {
+    result(dset_ip_del(db, tenant, comp, argv[2]), "unable to delete sending IP ", argv[2],
+           "no such sending IP: ");
+  } else {
+    usage();
+  }
+  done();
+}
+
+/* ---------- suppression and unsubscribe lists ---------- */
+
+static void fmt_time(long long t, char *out, size_t n)
+{
+  time_t s = (time_t)t;
+  struct tm g;
+  if (!gmtime_r(&s, &g) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &g)) snprintf(out, n, "%lld", t);
+}
+
+static int print_sup(void *ctx, const struct suppress_rec *r)
+{
+  char c[32], st[16], occ[24];
+  (void)ctx;
+  fmt_time(r->created, c, sizeof c);
+  snprintf(st, sizeof st, "%d", r->status);
+  snprintf(occ, sizeof occ, "%lu", r->occurred);
+  outf(r->comp, 0);
+  outf(r->addr, 0);
+  outf(st, 0);
+  outf(occ, 0);
+  outf(c, 0);
+  if (r->removed) {
+    char rm[32];
+    fmt_time(r->removed, rm, sizeof rm);
+    outf(r->id, 0);
+    outf(rm, 1);
+  } else {
+    outf(r->id, 1);
+  }
+  return 0;
+}
+
+static int print_unsub(void *ctx, const struct suppress_unsub *u)
+{
+  char c[32];
+  (void)ctx;
+  fmt_time(u->created, c, sizeof c);
+  outf(u->comp, 0);
+  outf(u->addr, 0);
+  outf(u->filter, 0);
+  outf(c, 1);
+  return 0;
+}
+
+/* Take "-X VALUE" (or the flag "-X" when value is 0) out of argv. */
+static int take_opt(int *argc, char **argv, const char *opt, const char **value)
+{
+  int i, j, k = value ? 2 : 1;
+  for (i = 0; i < *argc; i++) {
+    if (strcmp(argv[i], opt)) continue;
+    if (i + k > *argc) usage();
+    if (value) *value = argv[i + 1];
+    for (j = i; j + k <= *argc; j++) argv[j] = argv[j + k];
+    *argc -= k;
+    return 1;
+  }
+  return 0;
+}
+
+/* An address as the lists hold it (internal form). */
+static void list_addr(const char *a, struct buf *out)
+{
+  buf_trunc(out, 0);
+  if (addr_parse(out, a, strlen(a), 0) == -1 || !strchr(out->s, '@'))
+    die(EXIT_PERM, "bad address: ", a);
+}
+
+static void cmd_suppress(int argc, char **argv)
+{
+  int all = !has_comp(argc, argv), removed = 0, r;
+  const char *comp = take_comp(&argc, argv);
+  struct buf a = BUF_ZERO;
+  long long now = (long long)time(0);
+  removed = take_opt(&argc, argv, "-r", 0);
+  if (argc < 2) usage();
+  need_tenant(argv[1]);
+  if (!strcmp(argv[0], "list") && argc == 2) {
+    if (suppress_list(db, argv[1], all ? 0 : comp, 0, removed, print_sup, 0) == -1)
+      fail("unable to list the suppression list of ", argv[1]);
+  } else if (!strcmp(argv[0], "search") && argc == 3) {
+    if (suppress_list(db, argv[1], all ? 0 : comp, argv[2], removed, print_sup, 0) == -1)
+      fail("unable to search the suppression list of ", argv[1]);
+  } else if (!strcmp(argv[0], "add") && (argc == 3 || argc == 4)) {
+    long st = ERR_SUPPRESSED;
+    if (argc == 4) {
+      char *end;
+      st = strtol(argv[3], &end, 10);
+      if (end == argv[3] || *end || st < 1 || st > 99) die(EXIT_PERM, "bad error status: ", argv[3]);
+    }
+    list_addr(argv[2], &a);
+    r = suppress_add(db, 0, argv[1], comp, a.s, (int)st, now);
+    result(r, "unable to add to the suppression list: ", argv[2], "listed already (one more occurrence): ");
+  } else if (!strcmp(argv[0], "del") && argc == 3) {
+    list_addr(argv[2], &a);
+    result(suppress_del(db, 0, argv[1], comp, a.s, now), "unable to release ", argv[2], "not listed: ");
+  } else {
+    usage();
+  }
+  buf_free(&a);
+  done();
+}
+
+static void cmd_unsubscribed(int argc, char **argv)
+{
+  int all = !has_comp(argc, argv);
+  const char *comp = take_comp(&argc, argv), *filter = 0;
+  struct buf a = BUF_ZERO;
+  int has_filter = take_opt(&argc, argv, "-f", &filter);
+  if (argc < 2) usage();
+  need_tenant(argv[1]);
+  if (!strcmp(argv[0], "list") && (argc == 2 || argc == 3)) {
+    if (suppress_unsub_list(db, argv[1], all ? 0 : comp, argc == 3 ? argv[2] : 0,
+                            has_filter ? filter : 0, print_unsub, 0) == -1)
+      fail("unable to list the unsubscribe list of ", argv[1]);
+  } else if (!strcmp(argv[0], "add") && argc == 3) {
+    list_addr(argv[2], &a);
+    result(suppress_unsub_add(db, 0, argv[1], comp, a.s, has_filter ? filter : "", (long long)time(0)),
+           "unable to add to the unsubscribe list: ", argv[2], "listed already: ");
+  } else if (!strcmp(argv[0], "del") && argc == 3) {
+    list_addr(argv[2], &a);
+    result(suppress_unsub_del(db, 0, argv[1], comp, a.s, has_filter ? filter : 0),
+           "unable to remove from the unsubscribe list: ", argv[2], "not listed: ");
+  } else {
+    usage();
+  }
+  buf_free(&a);
   done();
 }
 
@@ -441,7 +737,8 @@ int main(int argc, char **argv)
   if (strcmp(cmd, "tenant") && strcmp(cmd, "net") && strcmp(cmd, "user")
       && strcmp(cmd, "route") && strcmp(cmd, "set") && strcmp(cmd, "get")
       && strcmp(cmd, "unset") && strcmp(cmd, "events") && strcmp(cmd, "selftest-write")
-      && strcmp(cmd, "selftest-check"))
+      && strcmp(cmd, "selftest-check") && dset_kind_parse(cmd) < 0 && strcmp(cmd, "ip")
+      && strcmp(cmd, "generation") && strcmp(cmd, "suppress") && strcmp(cmd, "unsubscribed"))
     usage();
   opendb(0);
   if (!strcmp(cmd, "tenant")) cmd_tenant(argc, argv);
@@ -452,6 +749,18 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "set") || !strcmp(cmd, "get") || !strcmp(cmd, "unset"))
     cmd_setting(cmd, argc, argv);
   if (!strcmp(cmd, "events")) cmd_events(argc, argv);
+  if (!strcmp(cmd, "suppress")) cmd_suppress(argc, argv);
+  if (!strcmp(cmd, "unsubscribed")) cmd_unsubscribed(argc, argv);
+  if (dset_kind_parse(cmd) >= 0) cmd_dset(cmd, argc, argv);
+  if (!strcmp(cmd, "ip")) cmd_ip(argc, argv);
+  if (!strcmp(cmd, "generation") && argc == 0) {
+    unsigned long long g;
+    char t[32];
+    if (dset_generation(db, &g) == -1) fail("unable to read the settings generation", 0);
+    snprintf(t, sizeof t, "%llu", g);
+    outf(t, 1);
+    done();
+  }
   if (!strcmp(cmd, "selftest-write")) cmd_selftest_write(argc, argv);
   if (!strcmp(cmd, "selftest-check") && argc == 0) cmd_selftest_check();
   usage();

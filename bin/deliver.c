@@ -18,20 +18,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "classify.h"
 #include "die.h"
 #include "dns.h"
 #include "dqdb.h"
 #include "dq.h"
+#include "dqprep.h"
 #include "dqsched.h"
 #include "dqwork.h"
 #include "home.h"
 #include "io.h"
 #include "smtpc.h"
 #include "tbl.h"
+#include "verp.h"
 
 #define USAGE "usage: deliver [-q domain]"
 #define SCAN_INTERVAL 5              /* seconds between scans of new/ */
@@ -52,6 +56,9 @@ struct worker {
 
 static struct dqsched q;             /* messages, db, configuration */
 static struct dqwork_cfg wcfg;
+static struct dqprep_env penv;       /* VERP secret, host name: for the workers */
+static struct verp_key verpkey;
+static struct classify *cls;         /* reply rules, loaded once, shared by the workers */
 static struct worker **workers;
 static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
 static int selfpipe[2] = { -1, -1 }, trigfd = -1;
@@ -259,6 +266,41 @@ static void workers_reap(void)
 
 static long long now_s(void) { return (long long)time(0); }
 
+static int is_dir(const char *p)
+{
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The classification rules: $CMC_HOME/etc/classify, else the tree's or the
+   installation's templates/classify next to this program. */
+static void rules_load(const char *home)
+{
+  static const char *const rel[] = { "../templates/classify", "../../../share/cmc/templates/classify", 0 };
+  char dir[4096], err[256];
+  int i, found = 0;
+  if (home_path(dir, sizeof dir, home, "etc/classify") == 0 && is_dir(dir)) found = 1;
+  for (i = 0; !found && rel[i]; i++)
+    if (home_bin(dir, sizeof dir, 0, rel[i]) == 0 && is_dir(dir)) found = 1;
+  if (!found) die(EXIT_TEMP, "unable to find the classification rules (etc/classify or templates/classify)", 0);
+  err[0] = 0;
+  if (classify_load(&cls, dir, err, sizeof err) == -1) {
+    if (err[0]) die(EXIT_TEMP, "unable to load the classification rules: ", err);
+    die_sys(EXIT_TEMP, "unable to load the classification rules in ", dir);
+  }
+}
+
+/* The VERP secret (lib/verp.h); made here when an older CMC_HOME lacks it. */
+static void verp_load(const char *home)
+{
+  char p[4096];
+  if (home_path(p, sizeof p, home, "etc/verp-secret") == -1) die(EXIT_PERM, "CMC_HOME is too long", 0);
+  if (verp_key_load(&verpkey, p) == -1) {
+    if (errno != ENOENT || verp_key_create(p) == -1 || verp_key_load(&verpkey, p) == -1)
+      die_sys(EXIT_TEMP, "unable to read the VERP secret ", p);
+  }
+}
+
 static void log_line(const char *line) { fprintf(stderr, "%s\n", line); }
 static void warn_line(const char *what, const char *arg, int e)
 {
@@ -306,6 +348,12 @@ int main(int argc, char **argv)
   wcfg.timeout = (int)envnum("CMC_SMTP_CLIENT_TIMEOUT", SMTP_TIMEOUT_DEFAULT, 1, 86400);
   wcfg.resolver = have_resolver ? &resolver : 0;
   if (!(wcfg.tls_ctx = smtpc_tls_ctx())) die(EXIT_TEMP, "unable to set up TLS", 0);
+  rules_load(home);
+  verp_load(home);
+  penv.verp_key = &verpkey;
+  penv.hostname = hostname;
+  wcfg.cls = cls;
+  wcfg.prep = &penv;
   if (!(workers = calloc(maxprocs, sizeof *workers))) die_sys(EXIT_TEMP, "out of memory", 0);
 
   if (pipe(selfpipe) == -1 || fd_cloexec(selfpipe[0]) == -1 || fd_cloexec(selfpipe[1]) == -1
@@ -327,6 +375,7 @@ int main(int argc, char **argv)
   if (dqdb_open(&q, spooldir, dbdir) == -1) die_sys(EXIT_TEMP, "unable to open ", dbdir);
   q.log = log_line;
   q.warn = warn_line;
+  q.prep_env = &penv;
   q.period = (long long)envnum("CMC_RETRY_PERIOD", DQ_RETRY_PERIOD_DEFAULT, 0, 10u * 365 * 86400);
   q.interval = (long long)envnum("CMC_RETRY_INTERVAL", DQ_RETRY_INTERVAL_DEFAULT, 1, 86400);
   if (dqdb_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
@@ -383,6 +432,7 @@ int main(int argc, char **argv)
   }
   dqdb_close(&q);
   smtpc_tls_ctx_free(wcfg.tls_ctx);
+  classify_free(cls);
   free(workers);
   fprintf(stderr, "stop\n");
   return 0;

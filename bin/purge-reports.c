@@ -30,7 +30,9 @@
 #define USAGE "usage: purge-reports [-d DAYS] [-s STATDAYS] [-b BATCH] [-n] [-T NOW] [TENANT ...]"
 #define DAYS_DEFAULT 40
 #define STATDAYS_DEFAULT 400
-#define BATCH_DEFAULT 200
+#define BATCH_DEFAULT 1000       /* events a transaction, at most */
+#define BATCH_MIN 10
+#define TXN_MS 40.0               /* the time a purge transaction aims at */
 #define STAT_BATCH 1000
 
 static struct tbl *db;
@@ -121,6 +123,7 @@ static void purge_comp(const char *tenant, const char *comp, long long cutoff)
   struct event_purge p;
   long long oldest;
   char day[32];
+  size_t n = batch < 50 ? batch : 50;
   int r;
   memset(&p, 0, sizeof p);
   for (;;) {
@@ -135,10 +138,14 @@ static void purge_comp(const char *tenant, const char *comp, long long cutoff)
     report_time_text(oldest, 0, 1, day, sizeof day);
     do {
       double a = ms(), d;
-      r = event_purge(db, tenant, comp, before, batch, keep, 0, &p);
+      r = event_purge(db, tenant, comp, before, n, keep, 0, &p);
       d = ms() - a;
       if (d > dayworst) dayworst = d;
       if (r == -1) fail("unable to purge the events of ", tenant);
+      /* Transactions of about TXN_MS: a writer that needs a page we hold
+         waits that long at most.  Fewer events when slow, more when quick. */
+      if (d > TXN_MS && n > BATCH_MIN) n = n / 2 > BATCH_MIN ? n / 2 : BATCH_MIN;
+      else if (d < TXN_MS / 3 && n < batch) n = n + n / 4 + 1 < batch ? n + n / 4 + 1 : batch;
     } while (r == 1);
     if (dayworst > worst) worst = dayworst;
     say("purge tenant=%s comp=%s day=%s events=%zu kept=%zu addresses=%zu messages=%zu"
@@ -255,6 +262,8 @@ int main(int argc, char **argv)
     fail("unable to list the tenants with report data", 0);
   }
   if (!dry) say("purge done max_txn_ms=%.1f", worst);
+  /* Make the lazy commits durable now; the checkpoint service would too. */
+  if (!dry && tbl_checkpoint(db) == -1) fail("unable to checkpoint", 0);
   tbl_close(db);
   close(fd);
   return 0;

@@ -535,6 +535,7 @@ int main(int argc, char **argv)
   const char *home, *cmd, *tenant;
   char dbdir[4096];
   struct opts o;
+  struct timespec t0;
   int r;
   prog = "report";
   if (argc < 3) usage();
@@ -558,6 +559,7 @@ int main(int argc, char **argv)
   if (r == -1) fail("unable to read tenant ", tenant);
   if (r == 0) die(EXIT_PERM, "no such tenant: ", tenant);
   zone(tenant, o.zone);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   if (!strcmp(cmd, "deliveries")) cmd_logs(tenant, &o, 0);
   else if (!strcmp(cmd, "errors")) cmd_logs(tenant, &o, 1);
   else if (!strcmp(cmd, "stats")) cmd_stats(tenant, &o);
@@ -565,6 +567,11 @@ int main(int argc, char **argv)
   else if (!strcmp(cmd, "errorgraph")) cmd_errorgraph(tenant, &o);
   else if (!strcmp(cmd, "deliverygraph")) cmd_deliverygraph(tenant, &o);
   else usage();
+  if (o.plan && strcmp(cmd, "deliveries") && strcmp(cmd, "errors")) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "ms=%.2f", ms_since(&t0));
+    warn(msg, 0);
+  }
   flush(1);
   tbl_close(db);
   return 0;

@@ -1,16 +1,20 @@
-/* sign: DKIM-sign one message, as a filter (doc/programs/sign.md).
-   Usage: sign [-t TENANT] [-h]: the message on fd 0; on fd 1 the message
-   with its DKIM-Signature field first, or with -h the field alone.  The
-   key is the active one of TENANT (default: the tenant that owns keys for
-   the From domain) for the From domain, from $CMC_HOME/keys/dkim and the
-   tables in $CMC_HOME/db.  Environment: CMC_HOME.
+/* sign: S/MIME- and DKIM-sign one message, as a filter
+   (doc/programs/sign.md).  Usage: sign [-t TENANT] [-h]: the message on
+   fd 0; on fd 1 the message made multipart/signed when TENANT has an
+   S/MIME certificate for its From address or domain (keys/smime), then
+   with its DKIM-Signature field first; with -h the DKIM field alone (no
+   S/MIME).  The DKIM key is the active one of TENANT (default: the tenant
+   that owns keys for the From domain) for the From domain, from
+   $CMC_HOME/keys/dkim and the tables in $CMC_HOME/db.  Environment: CMC_HOME.
    Exit 0 signed, or passed unsigned (no key, and the tenant allows it);
    100 never signable (no From, tenant requires a key, too big, usage);
-   111 try later (key file missing or unreadable, tables unavailable). */
+   111 try later (key or certificate file missing or unreadable, the
+   certificate expired, tables unavailable). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "buf.h"
 #include "die.h"
@@ -18,6 +22,7 @@
 #include "dkimkey.h"
 #include "home.h"
 #include "io.h"
+#include "smime.h"
 #include "tbl.h"
 
 #define USAGE "usage: sign [-t tenant] [-h]"
@@ -35,6 +40,47 @@ static int put_field(const struct buf *sig, int lf)
       start = i + 1;
     }
   return write_all(1, sig->s + start, sig->len - start);
+}
+
+/* S/MIME first (doc/smime.md): msg becomes multipart/signed (CRLF lines,
+   or LF when lf is set) when the tenant has a certificate for its From. */
+static void smime(struct tbl *t, const char *home, const char *tenant, struct buf *msg, int lf)
+{
+  char keydir[4096], owner[DKIMKEY_TENANT_MAX + 1];
+  struct smime_signer *ss;
+  struct buf from = BUF_ZERO, dom = BUF_ZERO, out = BUF_ZERO;
+  const char *p = msg->s ? msg->s : "";
+  size_t hn = 0, outhn, i;
+  int rc;
+  while (hn < msg->len) {           /* the header section, its empty line included */
+    const char *nl = memchr(p + hn, '\n', msg->len - hn);
+    size_t l = nl ? (size_t)(nl - (p + hn)) : msg->len - hn;
+    hn += l + (nl != 0);
+    if (l == 0 || (l == 1 && p[hn - 2] == '\r') || !nl) break;
+  }
+  if (smime_from(p, hn, &from) == -1) return;      /* no From: DKIM says why */
+  if (!tenant) {
+    if (dkim_from_domain(p, hn, &dom) == -1 || dkimkey_owner(t, dom.s, owner) != 0) return;
+    tenant = owner;
+  }
+  if (home_path(keydir, sizeof keydir, home, "keys/smime") == -1) die(EXIT_PERM, "CMC_HOME too long", 0);
+  if (smime_signer_open(&ss, keydir) == -1) die_sys(EXIT_TEMP, "unable to start the signer", 0);
+  rc = smime_signer_prepare(ss, t, tenant, from.s, (long long)time(0));
+  if (rc == SMIME_RC_SIGNED)
+    rc = smime_signer_sign(ss, tenant, from.s, 0, p, hn, p + hn, msg->len - hn, &out, &outhn);
+  if (rc == SMIME_RC_PERM) die(EXIT_PERM, "unable to sign: ", smime_signer_detail(ss));
+  if (rc == SMIME_RC_TEMP) die(EXIT_TEMP, "unable to sign: ", smime_signer_detail(ss));
+  if (rc == SMIME_RC_SIGNED) {
+    buf_trunc(msg, 0);
+    for (i = 0; i < out.len; i++)
+      if (!(lf && out.s[i] == '\r' && i + 1 < out.len && out.s[i + 1] == '\n')
+          && buf_addc(msg, out.s[i]) == -1)
+        die_sys(EXIT_TEMP, "out of memory", 0);
+  }
+  smime_signer_close(ss);
+  buf_free(&from);
+  buf_free(&dom);
+  buf_free(&out);
 }
 
 int main(int argc, char **argv)
@@ -71,6 +117,7 @@ int main(int argc, char **argv)
   lf = !(nl && nl > msg.s && nl[-1] == '\r');
 
   if (tbl_open(&t, dbdir, 0) == -1) die_sys(EXIT_TEMP, "unable to open tables in ", dbdir);
+  if (!header_only) smime(t, home, tenant, &msg, lf);
   if (dkim_signer_open(&s, t, keydir) == -1) die_sys(EXIT_TEMP, "unable to start the signer", 0);
   rc = dkim_signer_sign(s, tenant, msg.s ? msg.s : "", msg.len, &sig);
   switch (rc) {

@@ -1,14 +1,17 @@
 /* smtp-recv: the ESMTP relay server, run once per connection on fds 0/1
-   under tcpserver (TCPREMOTEIP, TCPREMOTEHOST, TCPLOCALIP, TCPLOCALPORT).
+   under tcpserver (TCPREMOTEIP, TCPREMOTEHOST, TCPLOCALIP, TCPLOCALPORT),
+   or its own listener with -l ADDR:PORT (lib/prefork.h: pre-forked
+   children, each serving many sessions one after the other).
    Relays for a tenant's IP ranges or SMTP AUTH users (after STARTTLS), as
    the snapshot $CMC_HOME/etc/access says; hands each message to
-   queue-inject (fd 0 the message, fd 1 the envelope) and answers 250 only
-   once queue-inject says it is durable.  Events on fd 2.  Exit 0 when the
+   queue-inject (its server's socket, or a queue-inject run for it:
+   lib/injectc.h) and answers 250 only once queue-inject says it is durable.  Events on fd 2.  Exit 0 when the
    session ends, 111 when it could not be served, 100 on bad usage.
    doc/programs/smtp-recv.md has the replies, limits and knobs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,15 +29,19 @@
 #include "die.h"
 #include "envelope.h"
 #include "home.h"
+#include "injectc.h"
 #include "io.h"
+#include "prefork.h"
 #include "smtpd.h"
 #include "spool.h"
 #include "tenant.h"
 #include "tls.h"
 
-#define USAGE "usage: smtp-recv"
+#define USAGE "usage: smtp-recv [-l addr:port]"
 #define ERRORS_MAX 20                 /* bad commands before we hang up */
 #define INJECT_TIMEOUT 600            /* queue-inject's answer: RFC 5321 4.5.3.2.6 */
+#define CHILD_MAX_USE 100             /* -l: sessions per child, as Postfix's max_use */
+#define CHILD_MAX_IDLE 100            /* -l: seconds a child waits for a session */
 #define PATH_MAX_ 4096
 
 /* Whose mail a session may hand on.  XXX: the receiving server for
@@ -47,6 +55,10 @@ static struct {
   unsigned long maxrcpt, maxsessions, timeout;
   enum smtpd_received received;
   char cert[PATH_MAX_], key[PATH_MAX_], access[PATH_MAX_], slots[PATH_MAX_], inject[PATH_MAX_];
+  char injsock[PATH_MAX_];
+  enum injectc_how injhow;            /* CMC_INJECT */
+  int is_listener;                    /* -l: sessions end by longjmp, not exit */
+  struct stat access_st;              /* -l: the snapshot s.acc was loaded from */
 } cf;
 
 static struct {                       /* the session */
@@ -59,6 +71,7 @@ static struct {                       /* the session */
   char user[SMTPD_USER_MAX + 1];
   const char *verb;                   /* for the log */
   unsigned long nmsg;
+  int has_client;                     /* s.io talks to a client: a 421 can be sent */
 } s;
 
 static struct {                       /* the mail transaction */
@@ -69,6 +82,10 @@ static struct {                       /* the mail transaction */
 } tx;
 
 static struct buf line, scratch, scratch2;
+static struct injectc ic;             /* the message being handed on */
+/* -l: where a session ends (bye), and the TLS context, made once per child. */
+static jmp_buf session_end;
+static struct ssl_ctx_st *ctx_keep;
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line, one write(): lines of concurrent sessions never interleave
@@ -93,8 +110,14 @@ static void event(const char *fmt, ...)
 static _Noreturn void bye(const char *reason)
 {
   tls_flush(&s.io);
+  if (cf.is_listener) {               /* the context outlives the session */
+    ctx_keep = s.io.ctx;
+    s.io.ctx = 0;
+  }
   tls_close(&s.io);
   event("end reason=%s msgs=%lu", reason, s.nmsg);
+  /* Like Postfix's smtpd (vstream_longjmp): back to the accept loop. */
+  if (cf.is_listener) longjmp(session_end, 1);
   exit(0);
 }
 
@@ -229,49 +252,11 @@ static void do_rcpt(const struct smtpd_cmd *c)
   reply("250 2.1.5 Ok");
 }
 
-/* Start queue-inject with a pipe on fd 0 for the message and a socket on
-   fd 1 for the envelope and its answer.  Its pid, or -1. */
-static pid_t inject_start(int *msgfd, int *envfd)
-{
-  int p[2] = { -1, -1 }, sp[2] = { -1, -1 };
-  pid_t pid = -1;
-  if (pipe(p) == 0 && fd_cloexec(p[0]) == 0 && fd_cloexec(p[1]) == 0
-      && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0 && (pid = fork()) == 0) {
-    char *argv[2];
-    argv[0] = cf.inject;
-    argv[1] = 0;
-    if (dup2(p[0], 0) == -1 || dup2(sp[1], 1) == -1) _exit(EXIT_TEMP);
-    signal(SIGPIPE, SIG_DFL);
-    execv(cf.inject, argv);
-    warn_sys("unable to run ", cf.inject);
-    _exit(EXIT_TEMP);
-  }
-  if (p[0] != -1) close(p[0]);
-  if (sp[1] != -1) close(sp[1]);
-  if (pid == -1) {
-    if (p[1] != -1) close(p[1]);
-    if (sp[0] != -1) close(sp[0]);
-    return -1;
-  }
-  *msgfd = p[1];
-  *envfd = sp[0];
-  return pid;
-}
-
-/* queue-inject's exit status (-1: no normal exit). */
-static int inject_wait(pid_t pid)
-{
-  int st;
-  while (waitpid(pid, &st, 0) == -1)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Send the envelope, read back "ID\n" into id.  0, or -1. */
-static int inject_envelope(int envfd, char *id, size_t idmax)
+/* Begin handing the message on: the envelope goes first (to the server)
+   or is kept for the end (for a queue-inject run for it).  0, or -1. */
+static int inject_begin(void)
 {
   struct envelope e;
-  size_t n = 0;
   memset(&e, 0, sizeof e);
   e.tenant = s.tenant;
   e.composition = s.comp;
@@ -286,41 +271,35 @@ static int inject_envelope(int envfd, char *id, size_t idmax)
   e.rcpt = (const char **)tx.rcpt;
   buf_trunc(&scratch, 0);
   if (envelope_put(&scratch, &e) == -1) return -1;
-  if (write_all(envfd, scratch.s, scratch.len) == -1) return -1;
-  shutdown(envfd, SHUT_WR);
-  for (;;) {
-    struct pollfd pf;
-    ssize_t r;
-    pf.fd = envfd;
-    pf.events = POLLIN;
-    if ((r = poll(&pf, 1, INJECT_TIMEOUT * 1000)) == 0) return errno = ETIMEDOUT, -1;
-    if (r == -1 && errno == EINTR) continue;
-    r = read(envfd, id + n, idmax - 1 - n);
-    if (r == -1 && errno == EINTR) continue;
-    if (r <= 0) break;
-    n += (size_t)r;
-    if (memchr(id, '\n', n) || n == idmax - 1) break;
-  }
-  id[n] = 0;
-  if (n && id[n - 1] == '\n') id[--n] = 0;
-  return spool_id_ok(id) ? 0 : (errno = EPROTO, -1);
+  return injectc_start(&ic, cf.injhow, cf.injsock, cf.inject, scratch.s, scratch.len, INJECT_TIMEOUT);
 }
 
 enum { A_NONE, A_SIZE, A_LONG, A_FAIL };
+
+/* The Received header mode of the relaying composition (setting
+   "received" in the access snapshot; delete-all adds none here and deliver
+   removes the others), else CMC_RECEIVED's. */
+static enum smtpd_received received_mode(void)
+{
+  const char *m = access_received(s.acc, s.tenant, s.comp);
+  if (!m) return cf.received;
+  if (!strcmp(m, "normal")) return SMTPD_RCVD_NORMAL;
+  if (!strcmp(m, "abbreviated")) return SMTPD_RCVD_SHORT;
+  return SMTPD_RCVD_NONE;
+}
 
 static void do_data(const struct smtpd_cmd *c)
 {
   struct smtpd_data d;
   char id[SPOOL_ID_MAX + 2];
-  int msgfd = -1, envfd = -1, is_writing = 1, abort_why = A_NONE, st, code;
-  pid_t pid;
+  int abort_why = A_NONE, code;
   if (c->len) { refuse("501 5.5.4 Syntax: DATA"); return; }
   if (!tx.has_mail) { refuse("503 5.5.1 Error: need MAIL command"); return; }
   if (!tx.nrcpt) {
     refuse(tx.rcpt_tried ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command");
     return;
   }
-  if ((pid = inject_start(&msgfd, &envfd)) == -1) {
+  if (inject_begin() == -1) {
     warn_sys("unable to start ", cf.inject);
     refuse_("451 4.3.0 Temporary failure, try again", 0);
     tx_reset();
@@ -328,10 +307,11 @@ static void do_data(const struct smtpd_cmd *c)
   }
   reply("354 End data with <CR><LF>.<CR><LF>");
   buf_trunc(&scratch, 0);
-  if (smtpd_received(&scratch, cf.received, s.helo.s, cf.rdns, cf.ip, cf.host,
-                     smtpd_proto(s.is_esmtp, s.is_tls, s.is_auth, tx.is_smtputf8), time(0)) == -1
-      || write_all(msgfd, scratch.s, scratch.len) == -1)
-    is_writing = 0;
+  if (smtpd_received(&scratch, received_mode(), s.helo.s, cf.rdns, cf.ip, cf.host,
+                     smtpd_proto(s.is_esmtp, s.is_tls, s.is_auth, tx.is_smtputf8), time(0)) == -1)
+    abort_why = A_FAIL;
+  else
+    injectc_write(&ic, scratch.s, scratch.len);
   smtpd_data_init(&d);
   /* The message streams to queue-inject as it arrives.  On any refusal the
      envelope is never sent: queue-inject sees none and keeps nothing.  The
@@ -342,8 +322,7 @@ static void do_data(const struct smtpd_cmd *c)
     int r = tls_peek(&s.io, &p, &n);
     if (r == -1 || n == 0) {          /* the client is gone or silent: keep nothing */
       int e = errno;
-      if (msgfd != -1) { close(msgfd); close(envfd); }
-      inject_wait(pid);
+      injectc_abort(&ic);
       if (r == 0) bye("eof-in-data");
       errno = e;
       read_fail();
@@ -357,29 +336,20 @@ static void do_data(const struct smtpd_cmd *c)
     tls_consume(&s.io, used);
     if (!abort_why && d.size > cf.maxsize) abort_why = A_SIZE;
     if (!abort_why && d.is_long) abort_why = A_LONG;
-    if (abort_why && msgfd != -1) {
-      close(msgfd);
-      close(envfd);
-      msgfd = envfd = -1;
-    }
-    /* A queue-inject that stopped reading has said no: its exit says how. */
-    if (!abort_why && is_writing && scratch.len && write_all(msgfd, scratch.s, scratch.len) == -1)
-      is_writing = 0;
+    if (abort_why) injectc_abort(&ic);
+    /* A queue-inject that stopped reading has said no: its answer says how. */
+    if (!abort_why && scratch.len) injectc_write(&ic, scratch.s, scratch.len);
   }
   if (abort_why) {
-    inject_wait(pid);
+    injectc_abort(&ic);
     if (abort_why == A_SIZE) refuse_("552 5.3.4 Message size exceeds fixed limit", 0);
     else if (abort_why == A_LONG) refuse_("554 5.6.0 Message has a line over 1000 bytes", 0);
     else refuse_("451 4.3.0 Temporary failure, try again", 0);
     tx_reset();
     return;
   }
-  close(msgfd);
-  st = is_writing ? inject_envelope(envfd, id, sizeof id) : -1;
-  if (st == -1 && errno == ETIMEDOUT) kill(pid, SIGKILL);
-  close(envfd);
-  code = inject_wait(pid);
-  if (code == 0 && st == 0) {
+  code = injectc_finish(&ic, id, sizeof id);
+  if (code == 0) {
     buf_trunc(&scratch, 0);
     if (buf_printf(&scratch, "250 2.0.0 Ok: queued as %s", id) == -1)
       die_sys(EXIT_TEMP, "unable to allocate", 0);
@@ -387,11 +357,12 @@ static void do_data(const struct smtpd_cmd *c)
     s.nmsg++;
     event("accepted id=%s tenant=%s comp=%s ip=%s user=%s rcpts=%zu size=%llu",
           id, s.tenant, s.comp, cf.ip, s.is_auth ? s.user : "", tx.nrcpt, d.size);
-  } else if (code == EXIT_PERM)
+  } else if (code == EXIT_PERM) {
+    event("inject refused why=\"%s\"", ic.why);
     refuse_("554 5.6.0 Message refused", 0);
-  else {
+  } else {
     /* Our fault or queue-inject's, never the client's: 4xx, it retries. */
-    event("inject exit=%d", code);
+    event("inject failed why=\"%s\"", ic.why);
     refuse_("451 4.3.0 Temporary failure, try again", 0);
   }
   tx_reset();
@@ -479,7 +450,7 @@ static void do_starttls(const struct smtpd_cmd *c)
   size_t dropped;
   if (c->len) { refuse("501 5.5.4 Syntax: STARTTLS"); return; }
   if (s.is_tls) { refuse("503 5.5.1 Error: TLS already active"); return; }
-  if (!s.can_tls || tls_server_init(&s.io, cf.cert, cf.key) == -1) {
+  if (!s.can_tls || (!s.io.ctx && tls_server_init(&s.io, cf.cert, cf.key) == -1)) {
     if (s.can_tls) warn("unable to load TLS certificate or key: ", s.io.err[0] ? s.io.err : strerror(errno));
     refuse_("454 4.7.0 TLS not available", 0);
     return;
@@ -533,8 +504,10 @@ static const char *const verb_name[] = {
 /* Before the greeting: tell the client to come back, log why, stop. */
 static _Noreturn void unavailable(const char *what, const char *arg)
 {
-  reply("421 4.3.0 Service temporarily unavailable, try again later");
-  tls_flush(&s.io);
+  if (s.has_client) {
+    reply("421 4.3.0 Service temporarily unavailable, try again later");
+    tls_flush(&s.io);
+  }
   die(EXIT_TEMP, what, arg);
 }
 
@@ -551,50 +524,11 @@ static unsigned long long knob(const char *name, unsigned long long def,
   return u;
 }
 
-int main(int argc, char **argv)
+/* The session on s.io, after the connection's checks: greeting, commands.
+   Ends in bye(). */
+static _Noreturn void session(void)
 {
-  static char hostname[256];
-  const char *home, *v, *t, *cm;
-  prog = "smtp-recv";
-  (void)argv;
-  if (argc > 1) die(EXIT_PERM, USAGE, 0);   /* the mode option (-m) comes with its issue */
-  cf.mode = MODE_RELAY;
-  signal(SIGPIPE, SIG_IGN);
-  if (tls_init(&s.io, 0, 1, 300) == -1) die_sys(EXIT_TEMP, "unable to set up fds 0 and 1", 0);
-  s.verb = "CONNECT";
-  cf.ip = (v = getenv("TCPREMOTEIP")) ? v : "";
-  cf.rdns = getenv("TCPREMOTEHOST");
-  home = (v = getenv("CMC_HOME")) && *v ? v : HOME_DEFAULT;
-  if (!(cf.host = getenv("CMC_HOSTNAME")) || !*cf.host) {
-    if (gethostname(hostname, sizeof hostname - 1) == -1) unavailable("unable to get the host name", 0);
-    cf.host = hostname;
-  }
-  cf.maxsize = knob("CMC_SMTP_MAXSIZE", 26214400, 1, 1ULL << 40);
-  cf.maxrcpt = (unsigned long)knob("CMC_SMTP_MAXRCPT", 1000, 1, ENVELOPE_MAXRCPT);
-  cf.maxsessions = (unsigned long)knob("CMC_SMTP_MAXSESSIONS", 100, 1, 100000);
-  cf.timeout = (unsigned long)knob("CMC_SMTP_TIMEOUT", 300, 1, 86400);
-  s.io.timeout = (int)cf.timeout;
-  v = getenv("CMC_RECEIVED");
-  if (!v || !*v || strcmp(v, "abbreviated") == 0) cf.received = SMTPD_RCVD_SHORT;
-  else if (strcmp(v, "normal") == 0) cf.received = SMTPD_RCVD_NORMAL;
-  else if (strcmp(v, "none") == 0) cf.received = SMTPD_RCVD_NONE;
-  else unavailable("bad value of CMC_RECEIVED: ", v);
-  if (home_path(cf.cert, sizeof cf.cert, home, "etc/tls/cert.pem") == -1
-      || home_path(cf.key, sizeof cf.key, home, "etc/tls/key.pem") == -1
-      || home_path(cf.access, sizeof cf.access, home, "etc/access") == -1
-      || home_path(cf.slots, sizeof cf.slots, home, "run/smtp-slots") == -1
-      || home_bin(cf.inject, sizeof cf.inject, getenv("CMC_BIN"), "queue-inject") == -1)
-    unavailable("unable to make paths under ", home);
-  event("conn ip=%s local=%s:%s", cf.ip, (v = getenv("TCPLOCALIP")) ? v : "",
-        (t = getenv("TCPLOCALPORT")) ? t : "");
-
-  /* The slot lock is held until exit (and by nobody else: close-on-exec). */
-  if (smtpd_slot_take(cf.slots, cf.maxsessions, (unsigned long)getpid()) == -1) {
-    if (errno != EBUSY) unavailable("unable to take a session slot in ", cf.slots);
-    refuse_("421 4.7.0 Too many sessions, try later", 0);
-    bye("sessions");
-  }
-  if (access_load(&s.acc, cf.access) == -1) unavailable("unable to load ", cf.access);
+  const char *t, *cm;
   if (*cf.ip && access_by_ip(s.acc, cf.ip, &t, &cm) == 1) {
     s.ip_tenant = s.tenant = t;
     s.ip_comp = s.comp = cm;
@@ -632,4 +566,169 @@ int main(int argc, char **argv)
     default: simple(&c); break;
     }
   }
+}
+
+/* -l: the access snapshot, loaded again only when the file changed (a
+   new file from tenant_export_access, or a touched one). */
+static void access_fresh(void)
+{
+  struct stat st;
+  if (stat(cf.access, &st) == -1) {
+    if (errno != ENOENT) unavailable("unable to stat ", cf.access);
+    memset(&st, 0, sizeof st);        /* missing: empty, until it appears */
+  }
+  if (s.acc && st.st_dev == cf.access_st.st_dev && st.st_ino == cf.access_st.st_ino
+      && st.st_size == cf.access_st.st_size && st.st_mtim.tv_sec == cf.access_st.st_mtim.tv_sec
+      && st.st_mtim.tv_nsec == cf.access_st.st_mtim.tv_nsec
+      && st.st_ctim.tv_sec == cf.access_st.st_ctim.tv_sec
+      && st.st_ctim.tv_nsec == cf.access_st.st_ctim.tv_nsec)
+    return;
+  if (s.acc) access_free(s.acc);
+  s.acc = 0;
+  if (access_load(&s.acc, cf.access) == -1) unavailable("unable to load ", cf.access);
+  cf.access_st = st;
+}
+
+/* -l: forget the session that ended; keep the buffers, the snapshot and
+   nothing else (a password may have passed through the buffers). */
+static void session_clear(void)
+{
+  struct access *acc = s.acc;
+  struct buf helo = s.helo;
+  injectc_abort(&ic);
+  tx_reset();
+  wipe(&line);
+  wipe(&scratch);
+  wipe(&scratch2);
+  buf_trunc(&helo, 0);
+  memset(&s, 0, sizeof s);
+  s.acc = acc;
+  s.helo = helo;
+}
+
+/* -l: one connection, in a child of the listener. */
+static void serve(int fd, void *arg)
+{
+  static char ip[64], lip[64], lport[8];
+  (void)arg;
+  if (setjmp(session_end)) {
+    session_clear();
+    return;
+  }
+  if (tls_init(&s.io, fd, fd, (int)cf.timeout) == -1) bye("setup");
+  s.io.ctx = ctx_keep;
+  s.io.is_server = ctx_keep != 0;
+  s.has_client = 1;
+  s.verb = "CONNECT";
+  if (prefork_names(fd, ip, sizeof ip, lip, sizeof lip, lport, sizeof lport) == -1) bye("getpeername");
+  cf.ip = ip;
+  cf.rdns = 0;
+  event("conn ip=%s local=%s:%s", ip, lip, lport);
+  access_fresh();
+  session();
+}
+
+/* -l, in the listener: every child is busy. */
+static void too_busy(int fd, void *arg)
+{
+  static const char r[] = "421 4.7.0 Too many sessions, try later\r\n";
+  char ip[64] = "", lip[64] = "", lport[8] = "";
+  (void)arg;
+  prefork_names(fd, ip, sizeof ip, lip, sizeof lip, lport, sizeof lport);
+  if (write(fd, r, sizeof r - 1) == -1) { /* the client is gone: nothing to say */ }
+  event("conn ip=%s local=%s:%s", ip, lip, lport);
+  event("refused code=421 status=4.7.0 cmd=CONNECT ip=%s", ip);
+  event("end reason=sessions msgs=0");
+}
+
+static void child_gone(pid_t pid, int st, void *arg)
+{
+  (void)arg;
+  event("child pid=%ld status=%s%d", (long)pid, WIFSIGNALED(st) ? "signal" : "exit",
+        WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+int main(int argc, char **argv)
+{
+  static char hostname[256];
+  const char *home, *v, *t, *listen_on = 0;
+  int opt;
+  prog = "smtp-recv";
+  while ((opt = getopt(argc, argv, "l:")) != -1) {
+    switch (opt) {
+    case 'l': listen_on = optarg; break;
+    default: die(EXIT_PERM, USAGE, 0);
+    }
+  }
+  if (optind != argc) die(EXIT_PERM, USAGE, 0);   /* the mode option (-m) comes with its issue */
+  cf.mode = MODE_RELAY;
+  cf.is_listener = listen_on != 0;
+  signal(SIGPIPE, SIG_IGN);
+  if (!cf.is_listener) {
+    if (tls_init(&s.io, 0, 1, 300) == -1) die_sys(EXIT_TEMP, "unable to set up fds 0 and 1", 0);
+    s.has_client = 1;
+  }
+  s.verb = "CONNECT";
+  cf.ip = (v = getenv("TCPREMOTEIP")) ? v : "";
+  cf.rdns = getenv("TCPREMOTEHOST");
+  home = (v = getenv("CMC_HOME")) && *v ? v : HOME_DEFAULT;
+  if (!(cf.host = getenv("CMC_HOSTNAME")) || !*cf.host) {
+    if (gethostname(hostname, sizeof hostname - 1) == -1) unavailable("unable to get the host name", 0);
+    cf.host = hostname;
+  }
+  cf.maxsize = knob("CMC_SMTP_MAXSIZE", 26214400, 1, 1ULL << 40);
+  cf.maxrcpt = (unsigned long)knob("CMC_SMTP_MAXRCPT", 1000, 1, ENVELOPE_MAXRCPT);
+  cf.maxsessions = (unsigned long)knob("CMC_SMTP_MAXSESSIONS", 100, 1, 100000);
+  cf.timeout = (unsigned long)knob("CMC_SMTP_TIMEOUT", 300, 1, 86400);
+  s.io.timeout = (int)cf.timeout;
+  v = getenv("CMC_RECEIVED");
+  if (!v || !*v || strcmp(v, "abbreviated") == 0) cf.received = SMTPD_RCVD_SHORT;
+  else if (strcmp(v, "normal") == 0) cf.received = SMTPD_RCVD_NORMAL;
+  else if (strcmp(v, "none") == 0) cf.received = SMTPD_RCVD_NONE;
+  else unavailable("bad value of CMC_RECEIVED: ", v);
+  if (home_path(cf.cert, sizeof cf.cert, home, "etc/tls/cert.pem") == -1
+      || home_path(cf.key, sizeof cf.key, home, "etc/tls/key.pem") == -1
+      || home_path(cf.access, sizeof cf.access, home, "etc/access") == -1
+      || home_path(cf.slots, sizeof cf.slots, home, "run/smtp-slots") == -1
+      || home_path(cf.injsock, sizeof cf.injsock, home, "run/inject.sock") == -1
+      || home_bin(cf.inject, sizeof cf.inject, getenv("CMC_BIN"), "queue-inject") == -1)
+    unavailable("unable to make paths under ", home);
+  v = getenv("CMC_INJECT");
+  if (!v || !*v || strcmp(v, "auto") == 0) cf.injhow = INJECTC_AUTO;
+  else if (strcmp(v, "socket") == 0) cf.injhow = INJECTC_SOCKET;
+  else if (strcmp(v, "exec") == 0) cf.injhow = INJECTC_EXEC;
+  else unavailable("bad value of CMC_INJECT: ", v);
+  injectc_init(&ic);
+
+  if (cf.is_listener) {
+    struct prefork pf;
+    int r;
+    memset(&pf, 0, sizeof pf);
+    if ((pf.lfd = prefork_listen(listen_on)) == -1) die_sys(EXIT_TEMP, "unable to listen on ", listen_on);
+    /* The listener's children are the sessions: the slot files of the
+       tcpserver mode are not used. */
+    pf.max = cf.maxsessions;
+    pf.max_use = CHILD_MAX_USE;
+    pf.max_idle = CHILD_MAX_IDLE;
+    pf.serve = serve;
+    pf.busy = too_busy;
+    pf.gone = child_gone;
+    event("listen on=%s maxsessions=%lu", listen_on, cf.maxsessions);
+    r = prefork_run(&pf);
+    if (r == -1) die_sys(EXIT_TEMP, "unable to run the listener on ", listen_on);
+    if (r == 0) event("stop on=%s", listen_on);
+    return 0;
+  }
+
+  event("conn ip=%s local=%s:%s", cf.ip, (v = getenv("TCPLOCALIP")) ? v : "",
+        (t = getenv("TCPLOCALPORT")) ? t : "");
+
+  /* The slot lock is held until exit (and by nobody else: close-on-exec). */
+  if (smtpd_slot_take(cf.slots, cf.maxsessions, (unsigned long)getpid()) == -1) {
+    if (errno != EBUSY) unavailable("unable to take a session slot in ", cf.slots);
+    refuse_("421 4.7.0 Too many sessions, try later", 0);
+    bye("sessions");
+  }
+  if (access_load(&s.acc, cf.access) == -1) unavailable("unable to load ", cf.access);
+  session();
 }

@@ -8,108 +8,10 @@
 #include <string.h>
 #include "bounce.h"
 #include "bounce_mime.h"
+#include "bounce_text.h"
 
 static int lc(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-static int is_alnum(int c)
-{
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-static int is_local(int c)
-{
-  return is_alnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~.", c)) || c >= 0x80;
-}
-static int is_domain(int c) { return is_alnum(c) || c == '.' || c == '-' || c == '_'; }
-
-/* Case-insensitive search of needle (lowercase) in h[0..n); offset or -1. */
-static long ci_find(const char *h, size_t n, const char *needle)
-{
-  size_t nn = strlen(needle), i;
-  int c0, u0;
-  if (!nn || nn > n) return nn ? -1 : 0;
-  c0 = needle[0];
-  u0 = c0 >= 'a' && c0 <= 'z' ? c0 - 32 : c0;
-  for (i = 0; i + nn <= n; i++) {
-    size_t k;
-    /* jump to the next place the first character is, either case */
-    const char *a = memchr(h + i, c0, n - nn + 1 - i);
-    const char *b = u0 != c0 ? memchr(h + i, u0, (size_t)((a ? a : h + n - nn + 1) - (h + i))) : 0;
-    if (b) a = b;
-    if (!a) return -1;
-    i = (size_t)(a - h);
-    for (k = 1; k < nn; k++)
-      if (lc((unsigned char)h[i + k]) != needle[k]) break;
-    if (k == nn) return (long)i;
-  }
-  return -1;
-}
-
-/* Copy s[0..n) into dst as one line: white space collapsed, trimmed, cut
-   at a UTF-8 character boundary when it does not fit. */
-static void put_line(char *dst, size_t dn, const char *s, size_t n)
-{
-  size_t i = 0, o = 0;
-  int sp = 0;
-  if (!dn) return;
-  while (i < n && o + 1 < dn) {
-    unsigned char c = (unsigned char)s[i];
-    size_t j;
-    if (c <= 32 || c == 127) { sp = 1; i++; continue; }
-    if (sp && o) {
-      if (o + 2 >= dn) break;
-      dst[o++] = ' ';
-    }
-    sp = 0;
-    /* a run of ordinary characters at once */
-    for (j = i; j < n && (unsigned char)s[j] > 32 && s[j] != 127; j++) ;
-    if (j - i > dn - 1 - o) { memcpy(dst + o, s + i, dn - 1 - o); i += dn - 1 - o; o = dn - 1; break; }
-    memcpy(dst + o, s + i, j - i);
-    o += j - i;
-    i = j;
-  }
-  if (i < n)                        /* cut: do not leave half a character */
-    while (o && ((unsigned char)dst[o - 1] & 0xc0) == 0x80) o--;
-  if (i < n && o && (unsigned char)dst[o - 1] >= 0xc0) o--;
-  dst[o] = 0;
-}
-
-/* Append s to the line dst (a space between), as put_line does. */
-static void add_line(char *dst, size_t dn, const char *s, size_t n)
-{
-  size_t o = strlen(dst);
-  if (o + 2 >= dn) return;
-  if (o) dst[o++] = ' ';
-  put_line(dst + o, dn - o, s, n);
-  if (!dst[o] && o) dst[o - 1] = 0;
-}
-
-/* Find an address in s[from..n): its bounds in *as, *ae.  1 found. */
-static int find_addr(const char *s, size_t n, size_t from, size_t *as, size_t *ae)
-{
-  size_t i;
-  for (i = from; i < n; i++) {
-    size_t a, e;
-    const char *at = memchr(s + i, '@', n - i);
-    if (!at) return 0;
-    i = (size_t)(at - s);
-    a = i;
-    if (a > from && s[a - 1] == '"') {          /* "quoted local"@domain */
-      size_t q = a - 1;
-      while (q > from && s[q - 1] != '"' && s[q - 1] != '\n') q--;
-      if (q > from && s[q - 1] == '"') a = q - 1;
-    } else
-      while (a > from && is_local((unsigned char)s[a - 1])) a--;
-    while (a < i && s[a] == '.') a++;
-    e = i + 1;
-    while (e < n && is_domain((unsigned char)s[e])) e++;
-    while (e > i + 1 && !is_alnum((unsigned char)s[e - 1])) e--;
-    if (a == i || e <= i + 1) continue;
-    *as = a;
-    *ae = e;
-    return 1;
-  }
-  return 0;
-}
 
 static void put_addr(char *dst, const char *s, size_t n)
 {
@@ -123,11 +25,11 @@ static int addr_from_value(char *dst, const char *v, size_t n)
 {
   size_t as, ae;
   const char *semi = memchr(v, ';', n);
-  if (semi && ci_find(v, (size_t)(semi - v), "@") < 0) {
+  if (semi && bounce_text_find(v, (size_t)(semi - v), "@") < 0) {
     n -= (size_t)(semi + 1 - v);
     v = semi + 1;
   }
-  if (!find_addr(v, n, 0, &as, &ae)) return 0;
+  if (!bounce_text_addr(v, n, 0, &as, &ae)) return 0;
   put_addr(dst, v + as, ae - as);
   return 1;
 }
@@ -226,11 +128,11 @@ static void dsn_parse(struct bounce *b, const char *t, size_t n)
       if (c->has_diag) continue;    /* the first one counts */
       c->open = c->has_diag = 1;
       if (semi && semi - f.val < 16) {
-        put_line(c->r.dtype, sizeof c->r.dtype, f.val, (size_t)(semi - f.val));
+        bounce_text_line(c->r.dtype, sizeof c->r.dtype, f.val, (size_t)(semi - f.val));
         for (char *q = c->r.dtype; *q; q++) *q = (char)lc((unsigned char)*q);
-        put_line(c->r.diag, sizeof c->r.diag, semi + 1, f.vlen - (size_t)(semi + 1 - f.val));
+        bounce_text_line(c->r.diag, sizeof c->r.diag, semi + 1, f.vlen - (size_t)(semi + 1 - f.val));
       } else
-        put_line(c->r.diag, sizeof c->r.diag, f.val, f.vlen);
+        bounce_text_line(c->r.diag, sizeof c->r.diag, f.val, f.vlen);
     } else if (mime_field_is(&f, "remote-mta")) {
       const char *semi = memchr(f.val, ';', f.vlen);
       const char *v = semi ? semi + 1 : f.val;
@@ -239,7 +141,7 @@ static void dsn_parse(struct bounce *b, const char *t, size_t n)
       {
         size_t j = i;
         while (j < vn && !is_ws((unsigned char)v[j])) j++;
-        put_line(c->r.rmta, sizeof c->r.rmta, v + i, j - i);
+        bounce_text_line(c->r.rmta, sizeof c->r.rmta, v + i, j - i);
       }
     }
   }
@@ -247,79 +149,6 @@ static void dsn_parse(struct bounce *b, const char *t, size_t n)
 }
 
 /* ---- the human-readable text ---- */
-
-/* Lines at which the returned message starts in a free-form bounce. */
-static const char *const orig_marks[] = {
-  "--- below this line is a copy of the message",
-  "------ this is a copy of the message",
-  "----- original message -----",
-  "--- original message follows",
-  "original message follows",
-  "------ original message ------",
-  "----- the following is the original message",
-  "--- the header of the original message is following",
-  "message headers follow",
-  "original mail as follows",
-  "----- returned message -----",
-  "----- unsent message below -----",
-  "------ original message headers",
-  "--- original message header",
-  "----- original message header",
-  "|------------------------- message text follows:",
-  "-----original message-----",
-  "---------- forwarded message ----------",
-  "----- message header follows -----",
-  "the original message was:",
-  "original-message",
-  "content-type: message/rfc822",
-  0
-};
-/* Header fields that start the returned message when pasted without a mark. */
-static const char *const orig_fields[] = {
-  "received: ", "return-path: ", "dkim-signature: ", "delivered-to: ",
-  "x-received: ", "arc-seal: ", "authentication-results: ", "received-spf: ",
-  "x-google-dkim-signature: ", "x-envelope-from: ", "x-original-to: ", 0
-};
-
-/* First characters of orig_marks and orig_fields, either case. */
-static const unsigned char mark_first[256] = {
-  ['-'] = 1, ['|'] = 1, ['a'] = 1, ['c'] = 1, ['d'] = 1, ['m'] = 1, ['o'] = 1, ['r'] = 1,
-  ['t'] = 1, ['x'] = 1, ['A'] = 1, ['C'] = 1, ['D'] = 1, ['M'] = 1, ['O'] = 1, ['R'] = 1,
-  ['T'] = 1, ['X'] = 1
-};
-
-/* Does s[0..n) start with lowercase word w, ignoring case? */
-static int prefix(const char *s, size_t n, const char *w)
-{
-  size_t i;
-  for (i = 0; w[i]; i++)
-    if (i >= n || lc((unsigned char)s[i]) != w[i]) return 0;
-  return 1;
-}
-
-/* Length of text t[0..n) before the returned message. */
-static size_t cut_original(const char *t, size_t n)
-{
-  const char *p = t, *end = t + n;
-  while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p), i;
-    const char *q = p;
-    size_t qn = ln;
-    while (qn && (*q == ' ' || *q == '\t')) q++, qn--;
-    if (qn >= 8 && mark_first[(unsigned char)q[0]]) {
-      int c0 = lc((unsigned char)q[0]);
-      for (i = 0; orig_marks[i]; i++)
-        if (orig_marks[i][0] == c0 && prefix(q, qn, orig_marks[i])) return (size_t)(p - t);
-      if (q == p)
-        for (i = 0; orig_fields[i]; i++)
-          if (orig_fields[i][0] == c0 && prefix(p, ln, orig_fields[i])) return (size_t)(p - t);
-    }
-    if (!nl) break;
-    p = nl + 1;
-  }
-  return n;
-}
 
 /* To: of the returned message headers at h[0..n). */
 static void take_orig_to(struct bounce *b, const char *h, size_t n)
@@ -337,51 +166,10 @@ static void take_orig_to(struct bounce *b, const char *h, size_t n)
   }
 }
 
-static void html_to_text(struct buf *out, const char *p, size_t n)
-{
-  size_t i = 0;
-  while (i < n) {
-    /* text up to the next tag or entity at once */
-    size_t j = i;
-    while (j < n && p[j] != '<' && p[j] != '&') j++;
-    buf_add(out, p + i, j - i);
-    i = j;
-    if (i >= n) break;
-    if (p[i] == '<') {
-      const char *gt;
-      size_t k = i + 1;
-      if (k < n && p[k] == '/') k++;
-      if (k + 1 < n && ((lc(p[k]) == 'b' && lc(p[k + 1]) == 'r')
-                        || (lc(p[k]) == 'p' && !is_alnum((unsigned char)p[k + 1]))
-                        || (lc(p[k]) == 'd' && lc(p[k + 1]) == 'i')
-                        || (lc(p[k]) == 't' && lc(p[k + 1]) == 'r')))
-        buf_addc(out, '\n');
-      gt = memchr(p + i, '>', n - i);
-      i = gt ? (size_t)(gt - p) + 1 : n;
-      continue;
-    }
-    {
-      static const char *const ent[][2] = {
-        { "&nbsp;", " " }, { "&lt;", "<" }, { "&gt;", ">" }, { "&amp;", "&" },
-        { "&quot;", "\"" }, { "&#39;", "'" }, { 0, 0 }
-      };
-      int e;
-      for (e = 0; ent[e][0]; e++) {
-        size_t el = strlen(ent[e][0]);
-        if (i + el <= n && ci_find(p + i, el, ent[e][0]) == 0) {
-          buf_adds(out, ent[e][1]);
-          i += el;
-          break;
-        }
-      }
-      if (!ent[e][0]) buf_addc(out, p[i++]);
-    }
-  }
-}
 
 static int encoded(const char *cte)
 {
-  return ci_find(cte, strlen(cte), "base64") == 0 || ci_find(cte, strlen(cte), "quoted-printable") == 0;
+  return bounce_text_find(cte, strlen(cte), "base64") == 0 || bounce_text_find(cte, strlen(cte), "quoted-printable") == 0;
 }
 
 /* Decode an entity body by its transfer encoding into b->dec. */
@@ -389,8 +177,8 @@ static int decode_body(struct bounce *b, const char *p, size_t n, const char *ct
 {
   b->dec.len = 0;
   if (buf_ready(&b->dec, 0) == -1) return -1;
-  if (ci_find(cte, strlen(cte), "base64") == 0) return mime_unbase64(&b->dec, p, n);
-  if (ci_find(cte, strlen(cte), "quoted-printable") == 0) return mime_unqp(&b->dec, p, n);
+  if (bounce_text_find(cte, strlen(cte), "base64") == 0) return mime_unbase64(&b->dec, p, n);
+  if (bounce_text_find(cte, strlen(cte), "quoted-printable") == 0) return mime_unqp(&b->dec, p, n);
   return buf_add(&b->dec, p, n);
 }
 
@@ -402,12 +190,12 @@ static void add_text(struct bounce *b, const char *p, size_t n, const char *char
   b->tmp.len = 0;
   if (html) {
     struct buf h = BUF_ZERO;
-    if (mime_utf8(&h, &b->convs, charset, p, n) == 0) html_to_text(&b->tmp, h.s ? h.s : "", h.len);
+    if (mime_utf8(&h, &b->convs, charset, p, n) == 0) bounce_text_html(&b->tmp, h.s ? h.s : "", h.len);
     buf_free(&h);
   } else if (mime_utf8(&b->tmp, &b->convs, charset, p, n) == -1)
     return;
   if (!b->tmp.s) return;
-  cut = cut_original(b->tmp.s, b->tmp.len);
+  cut = bounce_text_cut(b->tmp.s, b->tmp.len);
   if (cut < b->tmp.len) {
     b->saw_orig = 1;
     take_orig_to(b, b->tmp.s + cut, b->tmp.len - cut);
@@ -432,29 +220,36 @@ static void top_field(struct bounce *b, const struct mime_field *f)
   /* most fields are Received, DKIM-Signature and the like: one look at
      the first letter sends them away */
   if (!strchr("sfxapr", lc((unsigned char)f->name[0]))) return;
-  if (mime_field_is(f, "subject")) {
-    struct buf s = BUF_ZERO;
-    if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) put_line(b->subject, sizeof b->subject, s.s, s.len);
-    buf_free(&s);
-  } else if (mime_field_is(f, "from")) {
-    struct buf s = BUF_ZERO;
-    if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) put_line(b->from, sizeof b->from, s.s, s.len);
-    buf_free(&s);
+  if (mime_field_is(f, "subject") || mime_field_is(f, "from")) {
+    char *dst = lc((unsigned char)f->name[0]) == 's' ? b->subject : b->from;
+    size_t dn = lc((unsigned char)f->name[0]) == 's' ? sizeof b->subject : sizeof b->from;
+    if (bounce_text_find(f->val, f->vlen, "=?") < 0)
+      bounce_text_line(dst, dn, f->val, f->vlen);        /* no encoded words */
+    else {
+      struct buf s = BUF_ZERO;
+      if (mime_words(&s, &b->convs, f->val, f->vlen) == 0 && s.s) bounce_text_line(dst, dn, s.s, s.len);
+      buf_free(&s);
+    }
   } else if (mime_field_is(f, "x-failed-recipients")) {
     if (!b->failed[0]) {
       addr_from_value(b->failed, f->val, f->vlen);
-      put_line(b->failed_list, sizeof b->failed_list, f->val, f->vlen);
+      bounce_text_line(b->failed_list, sizeof b->failed_list, f->val, f->vlen);
       for (char *q = b->failed_list; *q; q++) *q = (char)lc((unsigned char)*q);
     }
   } else if (mime_field_is(f, "auto-submitted")) {
-    if (ci_find(f->val, f->vlen, "auto-") >= 0) b->autosub = 1;
+    if (bounce_text_find(f->val, f->vlen, "auto-") >= 0) b->autosub = 1;
   } else if (mime_field_is(f, "x-autoreply") || mime_field_is(f, "x-autorespond")
              || mime_field_is(f, "x-autoresponder") || mime_field_is(f, "x-vacation")) {
     b->autoreply_hdr = 1;
+  } else if (mime_field_is(f, "x-auto-response-suppress")) {
+    if (bounce_text_find(f->val, f->vlen, "oof") >= 0 || bounce_text_find(f->val, f->vlen, "autoreply") >= 0)
+      b->autoreply_hdr = 1;
+  } else if (mime_field_is(f, "x-apple-action")) {
+    if (bounce_text_find(f->val, f->vlen, "vacation") >= 0) b->autoreply_hdr = 1;
   } else if (mime_field_is(f, "precedence")) {
-    if (ci_find(f->val, f->vlen, "auto_reply") >= 0) b->autoreply_hdr = 1;
+    if (bounce_text_find(f->val, f->vlen, "auto_reply") >= 0) b->autoreply_hdr = 1;
   } else if (mime_field_is(f, "return-path")) {
-    if (ci_find(f->val, f->vlen, "<>") >= 0) b->null_sender = 1;
+    if (bounce_text_find(f->val, f->vlen, "<>") >= 0) b->null_sender = 1;
   }
 }
 
@@ -502,14 +297,18 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
       if (depth == 0) top_field(b, &f);
     } else if (mime_field_is(&f, "content-type")) {
       mime_type(e.type, f.val, f.vlen);
-      mime_param(f.val, f.vlen, "boundary", e.bnd, sizeof e.bnd);
-      mime_param(f.val, f.vlen, "charset", e.charset, sizeof e.charset);
-      mime_param(f.val, f.vlen, "report-type", e.rtype, sizeof e.rtype);
+      /* only the parameters this type has */
+      if (!strncmp(e.type, "multipart/", 10)) {
+        mime_param(f.val, f.vlen, "boundary", e.bnd, sizeof e.bnd);
+        if (!strcmp(e.type + 10, "report"))
+          mime_param(f.val, f.vlen, "report-type", e.rtype, sizeof e.rtype);
+      } else if (!strncmp(e.type, "text/", 5))
+        mime_param(f.val, f.vlen, "charset", e.charset, sizeof e.charset);
     } else if (mime_field_is(&f, "content-transfer-encoding")) {
-      put_line(e.cte, sizeof e.cte, f.val, f.vlen);
+      bounce_text_line(e.cte, sizeof e.cte, f.val, f.vlen);
     } else if (mime_field_is(&f, "content-disposition")) {
       char fn[8];
-      if (ci_find(f.val, f.vlen, "attachment") >= 0
+      if (bounce_text_find(f.val, f.vlen, "attachment") >= 0
           && mime_param(f.val, f.vlen, "filename", fn, sizeof fn))
         e.attach = 1;
     } else if (depth == 0)
@@ -526,7 +325,7 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
     int found = 0;
     if (!strcmp(e.type, "multipart/report")) {
       b->is_report = 1;
-      if (ci_find(e.rtype, strlen(e.rtype), "feedback-report") >= 0) b->is_feedback = 1;
+      if (bounce_text_find(e.rtype, strlen(e.rtype), "feedback-report") >= 0) b->is_feedback = 1;
     }
     if (e.bnd[0]) {
       mime_parts_init(&it, body, n, e.bnd, strlen(e.bnd));
@@ -583,41 +382,6 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
 
 /* ---- free-form scanning ---- */
 
-/* Does the line l[0..n) start with an address (after list marks)?  Gives
-   the address bounds and where the rest of the line starts. */
-static int rcpt_line(const char *l, size_t n, size_t *as, size_t *ae, size_t *rest)
-{
-  size_t i = 0, e;
-  while (i < n && (is_ws((unsigned char)l[i]) || l[i] == '>' || l[i] == '*' || l[i] == '-'
-                   || l[i] == '#'))
-    i++;
-  if (i < n && (l[i] == '<' || l[i] == '"' || l[i] == '\'' || l[i] == '[')) i++;
-  if (i >= n || !is_local((unsigned char)l[i])) return 0;
-  if (!find_addr(l, n, i, as, ae)) return 0;
-  if (*as != i && !(*as + 1 == i && l[*as] == '"')) return 0;
-  e = *ae;
-  while (e < n && (l[e] == '>' || l[e] == '"' || l[e] == '\'' || l[e] == ']' || l[e] == ':'))
-    e++;
-  /* "a@b <a@b>" (Sendmail style) */
-  *rest = e;
-  return 1;
-}
-
-/* 1 if the text has fewer than 3 letters outside addresses. */
-static int weak(const char *s)
-{
-  size_t i = 0, n = strlen(s), as, ae, letters = 0;
-  while (i < n && letters < 3) {
-    size_t stop = n;
-    if (find_addr(s, n, i, &as, &ae)) stop = as; else ae = n;
-    for (; i < stop; i++)
-      if (((unsigned char)s[i] >= 'A' && is_alnum((unsigned char)s[i])) || (unsigned char)s[i] >= 0xc0)
-        letters++;                    /* a UTF-8 character counts once */
-    i = ae;
-  }
-  return letters < 3;
-}
-
 /* Is a[0..n) among the X-Failed-Recipients (when there are any)? */
 static int listed(const struct bounce *b, const char *a, size_t n)
 {
@@ -643,7 +407,7 @@ static void freeform(struct bounce *b)
     size_t i;
     for (i = 0; i < ln; i++) if (!is_ws((unsigned char)p[i])) { blank = 0; break; }
     if (blank) cur = 0;
-    else if (rcpt_line(p, ln, &as, &ae, &rest) && listed(b, p + as, ae - as)) {
+    else if (bounce_text_rcpt(p, ln, &as, &ae, &rest) && listed(b, p + as, ae - as)) {
       char a[BOUNCE_ADDR_MAX];
       put_addr(a, p + as, ae - as);
       cur = rcpt_find(b, a);
@@ -653,14 +417,14 @@ static void freeform(struct bounce *b)
         /* "a@b <a@b>": the second copy is not diagnostic */
         size_t r = rest, as2, ae2;
         while (r < ln && is_ws((unsigned char)p[r])) r++;
-        if (r < ln && p[r] == '<' && find_addr(p, ln, r, &as2, &ae2) && as2 == r + 1) {
+        if (r < ln && p[r] == '<' && bounce_text_addr(p, ln, r, &as2, &ae2) && as2 == r + 1) {
           r = ae2;
           while (r < ln && (p[r] == '>' || is_ws((unsigned char)p[r]))) r++;
         }
-        add_line(cur->diag, sizeof cur->diag, p + r, ln - r);
+        bounce_text_append(cur->diag, sizeof cur->diag, p + r, ln - r);
       }
     } else if (cur && lines++ < 24)
-      add_line(cur->diag, sizeof cur->diag, p, ln);
+      bounce_text_append(cur->diag, sizeof cur->diag, p, ln);
     if (!nl) break;
     p = nl + 1;
   }
@@ -674,14 +438,14 @@ static void inline_rcpt(struct bounce *b)
   size_t n = b->text.len, i = 0, as, ae, first_as = 0, first_ae = 0;
   struct bounce_rcpt *r;
   int have = 0;
-  while (t && find_addr(t, n, i, &as, &ae)) {
+  while (t && bounce_text_addr(t, n, i, &as, &ae)) {
     size_t k = as, w = 0, ls = as;
     char before[24], line[8];
     while (ls > 0 && t[ls - 1] != '\n') ls--;
     while (k > ls && w < sizeof before - 1) { k--; w++; }
-    put_line(before, sizeof before, t + k, as - k);
+    bounce_text_line(before, sizeof before, t + k, as - k);
     for (char *q = before; *q; q++) *q = (char)lc((unsigned char)*q);
-    put_line(line, sizeof line, t + ls, as - ls);
+    bounce_text_line(line, sizeof line, t + ls, as - ls);
     for (char *q = line; *q; q++) *q = (char)lc((unsigned char)*q);
     i = ae;
     /* not a sender, not a copy of the original header fields */
@@ -716,7 +480,7 @@ static void context_for(struct bounce *b, struct bounce_rcpt *r)
   if (!t) return;
   for (i = 0; r->addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)r->addr[i]);
   low[i] = 0;
-  at = ci_find(t, b->text.len, low);     /* ci_find wants a lowercase needle */
+  at = bounce_text_find(t, b->text.len, low);     /* ci_find wants a lowercase needle */
   s = at < 0 ? t : t + at;
   end = t + b->text.len;
   while (s > t && s[-1] != '\n') s--;
@@ -729,7 +493,7 @@ static void context_for(struct bounce *b, struct bounce_rcpt *r)
     }
     e = nl + 1;
   }
-  put_line(r->ctx, sizeof r->ctx, s, (size_t)(e - s));
+  bounce_text_line(r->ctx, sizeof r->ctx, s, (size_t)(e - s));
 }
 
 /* ---- what kind of message ---- */
@@ -772,11 +536,7 @@ static const char *const autoreply_subject[] = {
 
 static void decide(struct bounce *b)
 {
-  int i, failed = 0, ok = 0;
-  int daemon = has_any(b->from, daemon_from);
-  int bsubj = has_any(b->subject, bounce_subject);
-  int looks = daemon || bsubj || b->failed[0] || (b->is_report && !b->is_feedback);
-  int autor = b->autoreply_hdr || has_any(b->subject, autoreply_subject);
+  int i, failed = 0, ok = 0, daemon, bsubj, looks, autor;
   if (b->is_feedback) { b->kind = BOUNCE_FEEDBACK; b->nrcpt = 0; return; }
   for (i = 0; i < b->nrcpt; i++) {
     const char *a = b->rcpt[i].action, *s = b->rcpt[i].status;
@@ -788,6 +548,10 @@ static void decide(struct bounce *b)
   }
   if (b->nrcpt && !failed) { b->kind = BOUNCE_DELIVERED; b->nrcpt = 0; return; }
   if (failed && b->is_report) { b->kind = BOUNCE_FAILURE; return; }
+  daemon = has_any(b->from, daemon_from);
+  bsubj = has_any(b->subject, bounce_subject);
+  looks = daemon || bsubj || b->failed[0] || (b->is_report && !b->is_feedback);
+  autor = b->autoreply_hdr || has_any(b->subject, autoreply_subject);
   if (autor && !daemon && !bsubj) { b->kind = BOUNCE_AUTOREPLY; b->nrcpt = 0; return; }
   if (b->autosub && !looks) { b->kind = BOUNCE_AUTOREPLY; b->nrcpt = 0; return; }
   if (!looks && !(b->null_sender && failed)) { b->kind = BOUNCE_OTHER; b->nrcpt = 0; return; }
@@ -836,41 +600,6 @@ const char *bounce_kind_name(enum bounce_kind k)
   }
 }
 
-/* Lines of t that carry an SMTP reply ("550 5.1.1 ...", "<<< 550 ...",
-   "(reason: 550 ...)", "... said: 550 ..."), those naming addr first,
-   joined into dst.  1 if any. */
-static int reply_lines(const char *t, size_t n, const char *addr, char *dst, size_t dn)
-{
-  const char *p, *end = t + n;
-  char low[BOUNCE_ADDR_MAX];
-  size_t i;
-  int pass, got = 0, lines = 0;
-  for (i = 0; addr[i] && i + 1 < sizeof low; i++) low[i] = (char)lc((unsigned char)addr[i]);
-  low[i] = 0;
-  dst[0] = 0;
-  for (pass = 0; pass < 2 && !got; pass++)
-    for (p = t; p && p < end && lines < 8;) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p), k = 0;
-      long said;
-      while (k < ln && is_ws((unsigned char)p[k])) k++;
-      if (k + 3 < ln && !memcmp(p + k, "<<<", 3)) k += 3;
-      else if (k + 4 < ln && !memcmp(p + k, "Out:", 4)) k += 4;   /* Postfix smtpd transcript */
-      else if (k + 8 < ln && ci_find(p + k, 8, "(reason:") == 0) k += 8;
-      while (k < ln && is_ws((unsigned char)p[k])) k++;
-      said = ci_find(p, ln, "said: ");
-      if (said >= 0 && k < (size_t)said + 6) k = (size_t)said + 6;
-      if (k + 4 <= ln && (p[k] == '4' || p[k] == '5') && p[k + 1] >= '0' && p[k + 1] <= '9'
-          && p[k + 2] >= '0' && p[k + 2] <= '9' && (p[k + 3] == ' ' || p[k + 3] == '-')
-          && (pass || !low[0] || ci_find(p, ln, low) >= 0)) {
-        add_line(dst, dn, p + k, ln - k);
-        got = 1;
-        lines++;
-      }
-      p = nl ? nl + 1 : 0;
-    }
-  return got;
-}
 
 /* Does the message at p look like a bounce from its header alone? */
 static int looks_bounce_hdr(const char *p, size_t n)
@@ -880,10 +609,10 @@ static int looks_bounce_hdr(const char *p, size_t n)
   char v[256];
   int k = 0;
   while (k++ < 200 && mime_field_next(&hp, end, &f)) {
-    put_line(v, sizeof v, f.val, f.vlen);
+    bounce_text_line(v, sizeof v, f.val, f.vlen);
     if ((mime_field_is(&f, "from") && has_any(v, daemon_from))
         || (mime_field_is(&f, "subject") && has_any(v, bounce_subject))
-        || (mime_field_is(&f, "content-type") && ci_find(v, strlen(v), "delivery-status") >= 0))
+        || (mime_field_is(&f, "content-type") && bounce_text_find(v, strlen(v), "delivery-status") >= 0))
       return 1;
   }
   return 0;
@@ -980,15 +709,15 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
     for (k = 0; k < b->nrcpt; k++) {
       struct bounce_rcpt *r = &b->rcpt[k];
       char alt[BOUNCE_DIAG_MAX];
-      if (!weak(r->diag)) continue;
+      if (!bounce_text_weak(r->diag)) continue;
       /* no usable Diagnostic-Code: the reply lines of the text, else
          what there is, else the paragraph about r */
-      if (b->text.s && reply_lines(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
+      if (b->text.s && bounce_text_replies(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
         memcpy(r->diag, alt, sizeof alt);
       else if (!r->diag[0] && b->nrcpt == 1 && b->text.s)
-        put_line(r->diag, sizeof r->diag, b->text.s, b->text.len);
+        bounce_text_line(r->diag, sizeof r->diag, b->text.s, b->text.len);
       else if (!r->diag[0])
-        add_line(r->diag, sizeof r->diag, r->ctx, strlen(r->ctx));
+        bounce_text_append(r->diag, sizeof r->diag, r->ctx, strlen(r->ctx));
     }
     decide(b);
     return 0;
@@ -1002,12 +731,12 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
   for (k = 0; k < b->nrcpt; k++) {
     struct bounce_rcpt *r = &b->rcpt[k];
     context_for(b, r);
-    if (weak(r->diag)) {
+    if (bounce_text_weak(r->diag)) {
       char alt[BOUNCE_DIAG_MAX];
-      if (b->text.s && reply_lines(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
+      if (b->text.s && bounce_text_replies(b->text.s, b->text.len, b->nrcpt > 1 ? r->addr : "", alt, sizeof alt))
         memcpy(r->diag, alt, sizeof alt);
       else
-        put_line(r->diag, sizeof r->diag, b->text.s ? b->text.s : "", b->text.len);
+        bounce_text_line(r->diag, sizeof r->diag, b->text.s ? b->text.s : "", b->text.len);
     }
   }
   decide(b);

@@ -74,10 +74,12 @@ int mime_field_next(const char **pp, const char *end, struct mime_field *f)
   return 0;
 }
 
-int mime_field_is(const struct mime_field *f, const char *name)
+int mime_ieq(const char *a, const char *b, size_t n)
 {
-  return lc((unsigned char)f->name[0]) == name[0] && strlen(name) == f->nlen
-         && ieq(f->name, f->nlen, name);
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (lc((unsigned char)a[i]) != b[i]) return 0;
+  return 1;
 }
 
 int mime_unfold(struct buf *out, const char *v, size_t n)

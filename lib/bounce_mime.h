@@ -7,6 +7,7 @@
    EUC-JP, ...) to UTF-8 through iconv.  Nothing here allocates except
    through struct buf; functions return 0 or -1 with errno (ENOMEM). */
 #include <stddef.h>
+#include <string.h>
 #include "buf.h"
 
 #define MIME_BOUNDARY_MAX 200   /* RFC 2046 says 70; longer ones are not a boundary */
@@ -25,7 +26,14 @@ size_t mime_header_end(const char *p, size_t n);
 /* Next header field of the block [*pp, end).  1 and *pp advanced, 0 at the
    end of the block.  Lines that are not fields are skipped. */
 int mime_field_next(const char **pp, const char *end, struct mime_field *f);
-int mime_field_is(const struct mime_field *f, const char *name);
+/* a[0..n) and lowercase b the same but for case? */
+int mime_ieq(const char *a, const char *b, size_t n);
+/* Is f the field name (lowercase)?  Inline: the length of a constant
+   name is known when compiling, and most fields differ in length. */
+static inline int mime_field_is(const struct mime_field *f, const char *name)
+{
+  return f->nlen == strlen(name) && mime_ieq(f->name, name, f->nlen);
+}
 /* The value unfolded, runs of white space made one space, trimmed. */
 int mime_unfold(struct buf *out, const char *v, size_t n);
 /* The media type of a Content-Type value, lowercased, into out

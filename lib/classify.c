@@ -10,6 +10,7 @@
 #include <string.h>
 #include "buf.h"
 #include "classify.h"
+#include "classify_lit.h"
 #include "io.h"
 
 #define ENH_MAX 512
@@ -25,7 +26,8 @@
    one regex tries every alternative at every position). */
 struct piece {
   pcre2_code *re;
-  unsigned short *f1, *f2; /* prefilter sets (see literals()), or 0 */
+  unsigned short *f1, *f2; /* prefilter sets (classify_lit.h), or 0 */
+  unsigned id;             /* number in the index of first sets */
 };
 
 /* One pattern, shared by every line that uses the same text. */
@@ -63,6 +65,8 @@ struct classify {
   struct enh enh[ENH_MAX];
   size_t nenh;
   int has_directive;
+  struct classify_lit_index index; /* the pieces' f1 sets by first gram */
+  unsigned npieces;
 };
 
 static const char *const stage_names[] = { "conn", "helo", "mail", "rcpt", "data", 0 };
@@ -91,284 +95,6 @@ const char *classify_name(int status)
 }
 
 static int valid_status(int s) { return (s >= 1 && s <= 9) || s == 99; }
-
-/* ---- prefilter ----
-   For each pattern, a set of lowercase literals of which every match
-   contains at least one ("user unknown|no such user" gives both;
-   "^stage=data .*(?:a|b)" gives "stage=data ").  classify() keeps a
-   bitmap of the 3-byte sequences of the subject; a pattern none of whose
-   literals can occur is not run.  Conservative: a pattern the analysis
-   does not understand has no set and always runs. */
-
-#define LIT_MAX  64             /* literals in one set */
-#define LIT_LEN  48             /* bytes kept of one literal */
-#define GRAM_BITS 32768
-
-struct cond {
-  int any;                      /* no constraint known */
-  int n;
-  char lit[LIT_MAX][LIT_LEN + 1];
-};
-
-static int lit_char(int c)
-{
-  return c && !strchr("\\^$.|?*+()[]{}", c);
-}
-
-/* After an atom at *i: skip a quantifier; 1 if it allows zero. */
-static int quant(const char *p, size_t *i, size_t n)
-{
-  int opt = 0;
-  if (*i >= n) return 0;
-  if (p[*i] == '?' || p[*i] == '*') { opt = 1; (*i)++; }
-  else if (p[*i] == '+') (*i)++;
-  else if (p[*i] == '{') {
-    size_t j = *i + 1;
-    if (j < n && p[j] == '0') opt = 1;
-    while (j < n && p[j] != '}') j++;
-    if (j < n) *i = j + 1;
-    else return 0;
-    opt = opt || 0;
-  } else return 0;
-  if (*i < n && (p[*i] == '?' || p[*i] == '+')) (*i)++;   /* lazy, possessive */
-  return opt;
-}
-
-/* Text every subject contains: a literal inside it filters nothing. */
-static const char always[] = " stage= code= enh= action= type= text= ";
-
-/* Words in nearly every bounce: poor filters. */
-static const char *const common[] = {
-  "mail", "message", "user", "recipient", "address", "account", "delivery",
-  "deliver", "server", "domain", "error", "host", "the", "your", "this", "from",
-  "sender", "email", "e-mail", "not", "for", "and", "smtp", "mailbox", 0
-};
-
-static int score(const struct cond *c)
-{
-  int i, k, min = 1000;
-  if (c->any || !c->n) return -1;
-  for (i = 0; i < c->n; i++) {
-    const char *w = c->lit[i];
-    int l = (int)strlen(w);
-    if (strstr(always, w)) return -1;
-    while (*w == ' ') w++, l--;
-    while (l > 0 && w[l - 1] == ' ') l--;
-    for (k = 0; common[k]; k++)
-      if ((int)strlen(common[k]) == l && !memcmp(common[k], w, (size_t)l)) { l = 2; break; }
-    if (l < min) min = l;
-  }
-  return min * 1000 - c->n;
-}
-
-/* Keep the best two candidates: any match contains a literal of each. */
-static void take_best(struct cond *best, struct cond *second, const struct cond *c)
-{
-  int sc = score(c);
-  if (sc > score(best)) {
-    if (second) memcpy(second, best, sizeof *c);
-    memcpy(best, c, sizeof *c);
-  } else if (second && sc > score(second))
-    memcpy(second, c, sizeof *c);
-}
-
-static void flush(struct cond *best, struct cond *second, char *run, size_t *rl, struct cond *tmp)
-{
-  if (*rl >= 3) {
-    tmp->any = 0;
-    tmp->n = 1;
-    memcpy(tmp->lit[0], run, *rl > LIT_LEN ? LIT_LEN : *rl);
-    tmp->lit[0][*rl > LIT_LEN ? LIT_LEN : *rl] = 0;
-    take_best(best, second, tmp);
-  }
-  *rl = 0;
-}
-
-static void skip_group(const char *p, size_t *i, size_t n)
-{
-  int depth = 0;
-  for (; *i < n; (*i)++) {
-    if (p[*i] == '\\') { (*i)++; continue; }
-    if (p[*i] == '[') {
-      (*i)++;
-      if (*i < n && p[*i] == '^') (*i)++;
-      if (*i < n && p[*i] == ']') (*i)++;
-      while (*i < n && p[*i] != ']') { if (p[*i] == '\\') (*i)++; (*i)++; }
-      continue;
-    }
-    if (p[*i] == '(') depth++;
-    else if (p[*i] == ')' && --depth == 0) { (*i)++; return; }
-  }
-}
-
-static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level);
-
-/* One alternative: the best literal set of its parts. */
-static void seq(const char *p, size_t *i, size_t n, struct cond *best, struct cond *second, int level)
-{
-  char run[LIT_LEN + 1];
-  size_t rl = 0;
-  struct cond *tmp = malloc(sizeof *tmp);
-  best->any = 1;
-  best->n = 0;
-  if (second) { second->any = 1; second->n = 0; }
-  if (!tmp) return;
-  while (*i < n && p[*i] != '|' && p[*i] != ')') {
-    int c = (unsigned char)p[*i], ch;
-    if (c == '(') {
-      flush(best, second, run, &rl, tmp);
-      if (*i + 1 < n && p[*i + 1] == '?') {
-        char k = *i + 2 < n ? p[*i + 2] : 0, k2 = *i + 3 < n ? p[*i + 3] : 0;
-        if (k == '=' || k == '!' || (k == '<' && (k2 == '=' || k2 == '!'))) {
-          skip_group(p, i, n);          /* look-around: matches nothing */
-          continue;
-        }
-        if (k == ':' || k == '>') *i += 3;
-        else { skip_group(p, i, n); quant(p, i, n); continue; }   /* flags, names: not understood */
-      } else (*i)++;
-      if (level < 8) alt(p, i, n, tmp, level + 1);
-      else { tmp->any = 1; while (*i < n && p[*i] != ')') (*i)++; }
-      if (*i < n && p[*i] == ')') (*i)++;
-      if (!quant(p, i, n)) take_best(best, second, tmp);
-      continue;
-    }
-    if (c == '[') {
-      flush(best, second, run, &rl, tmp);
-      (*i)++;
-      if (*i < n && p[*i] == '^') (*i)++;
-      if (*i < n && p[*i] == ']') (*i)++;
-      while (*i < n && p[*i] != ']') { if (p[*i] == '\\') (*i)++; (*i)++; }
-      if (*i < n) (*i)++;
-      quant(p, i, n);
-      continue;
-    }
-    if (c == '.') { flush(best, second, run, &rl, tmp); (*i)++; quant(p, i, n); continue; }
-    if (c == '^' || c == '$') { (*i)++; continue; }
-    if (c == '*' || c == '+' || c == '?' || c == '{') { flush(best, second, run, &rl, tmp); quant(p, i, n); continue; }
-    if (c == '\\') {
-      int e = *i + 1 < n ? (unsigned char)p[*i + 1] : 0;
-      if (e && strchr("bBAzZG", e)) { *i += 2; continue; }      /* zero width */
-      if (!e || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
-        flush(best, second, run, &rl, tmp);     /* \d \s \x.. \p{..}: some character */
-        *i += 2;
-        if (*i < n && p[*i] == '{') { while (*i < n && p[*i] != '}') (*i)++; if (*i < n) (*i)++; }
-        quant(p, i, n);
-        continue;
-      }
-      ch = e;
-      *i += 2;
-    } else {
-      if (!lit_char(c)) { flush(best, second, run, &rl, tmp); (*i)++; continue; }
-      ch = c;
-      (*i)++;
-    }
-    ch = lc(ch);
-    if (*i < n && (p[*i] == '?' || p[*i] == '*' || p[*i] == '{')) {
-      flush(best, second, run, &rl, tmp);       /* this character may be absent */
-      quant(p, i, n);
-      continue;
-    }
-    if (rl < LIT_LEN) run[rl++] = (char)ch;
-    if (*i < n && p[*i] == '+') { flush(best, second, run, &rl, tmp); quant(p, i, n); }
-  }
-  flush(best, second, run, &rl, tmp);
-  free(tmp);
-}
-
-/* Alternatives up to ')' or the end: the union of their sets. */
-static void alt(const char *p, size_t *i, size_t n, struct cond *out, int level)
-{
-  struct cond *one = malloc(sizeof *one);
-  out->any = 0;
-  out->n = 0;
-  if (!one) { out->any = 1; return; }
-  for (;;) {
-    int k;
-    seq(p, i, n, one, 0, level);
-    if (one->any || score(one) < 0 || out->n + one->n > LIT_MAX) out->any = 1;
-    else
-      for (k = 0; k < one->n; k++) memcpy(out->lit[out->n++], one->lit[k], LIT_LEN + 1);
-    if (*i < n && p[*i] == '|') { (*i)++; continue; }
-    break;
-  }
-  if (!out->n) out->any = 1;
-  free(one);
-}
-
-static unsigned gram(const unsigned char *p);
-
-/* A literal set as gram indexes: n, then per literal its gram count and
-   grams.  malloc'd; 0 for no set. */
-static unsigned short *serialise(const struct cond *c)
-{
-  size_t len = 1, o = 0;
-  unsigned short *out;
-  int k;
-  if (c->any || score(c) < 0) return 0;
-  for (k = 0; k < c->n; k++) len += 1 + strlen(c->lit[k]) - 2;
-  if ((out = malloc(len * sizeof *out)) == 0) return 0;
-  out[o++] = (unsigned short)c->n;
-  for (k = 0; k < c->n; k++) {
-    size_t l = strlen(c->lit[k]), i;
-    out[o++] = (unsigned short)(l - 2);
-    for (i = 0; i + 3 <= l; i++) out[o++] = (unsigned short)gram((const unsigned char *)c->lit[k] + i);
-  }
-  return out;
-}
-
-/* The prefilter of pattern pat: every match contains a literal of set
-   *f1 and one of set *f2 (either 0: no constraint). */
-static void literals(const char *pat, unsigned short **f1, unsigned short **f2)
-{
-  struct cond *c = malloc(2 * sizeof *c);
-  size_t i = 0, n = strlen(pat);
-  *f1 = *f2 = 0;
-  if (!c) return;
-  seq(pat, &i, n, &c[0], &c[1], 0);
-  if (i == n) {                       /* one sequence: two sets to pass */
-    *f1 = serialise(&c[0]);
-    if (*f1) *f2 = serialise(&c[1]);
-  } else {                            /* alternatives: the union of their sets */
-    i = 0;
-    alt(pat, &i, n, &c[0], 0);
-    if (i == n) *f1 = serialise(&c[0]);
-  }
-  free(c);
-}
-
-/* Three bytes to a 15-bit index: 5 bits each, exact for letters. */
-static unsigned gram(const unsigned char *p)
-{
-  return ((unsigned)(p[0] & 31) << 10) | ((unsigned)(p[1] & 31) << 5) | (p[2] & 31);
-}
-
-static void grams(unsigned char *bits, const char *s, size_t n)
-{
-  const unsigned char *u = (const unsigned char *)s;
-  unsigned g;
-  size_t i;
-  memset(bits, 0, GRAM_BITS / 8);
-  if (n < 3) return;
-  g = ((unsigned)(u[0] & 31) << 5) | (u[1] & 31);
-  for (i = 2; i < n; i++) {
-    g = ((g << 5) | (u[i] & 31)) & (GRAM_BITS - 1);
-    bits[g >> 3] |= (unsigned char)(1u << (g & 7));
-  }
-}
-
-/* Can any literal of the set occur in the subject whose grams are bits? */
-static int may_match(const unsigned short *f, const unsigned char *bits)
-{
-  unsigned n = *f++, k, i;
-  for (k = 0; k < n; k++) {
-    unsigned ng = *f++;
-    for (i = 0; i < ng; i++)
-      if (!(bits[f[i] >> 3] & (1u << (f[i] & 7)))) break;
-    if (i == ng) return 1;
-    f += ng;
-  }
-  return 0;
-}
 
 static void say(char *err, size_t errn, const char *file, int line, const char *what)
 {
@@ -483,7 +209,7 @@ static int piece(struct piece *pc, const char *file, int line, const char *src, 
   /* JIT pays where the interpreter backtracks; a plain phrase it finds
      nearly as fast, and compiling it would only slow the start */
   if (strpbrk(one, "\\^$.|?*+()[]{}")) pcre2_jit_compile(pc->re, PCRE2_JIT_COMPLETE);
-  literals(one, &pc->f1, &pc->f2);
+  classify_lit_sets(one, &pc->f1, &pc->f2);
   free(one);
   return 0;
 }
@@ -515,16 +241,6 @@ static int pattern(struct classify *c, const char *file, int line, const char *s
     say(err, errn, file, line, "too many patterns");
     return errno = E2BIG, -1;
   }
-  /* the whole pattern first, for a precise error message */
-  whole = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0);
-  if (!whole) {
-    char msg[160], m2[200];
-    pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
-    snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
-    say(err, errn, file, line, m2);
-    return errno = EINVAL, -1;
-  }
-  pcre2_code_free(whole);
   if (c->npats % 64 == 0) {
     p = realloc(c->pats, (c->npats + 64) * sizeof *p);
     if (!p) return -1;
@@ -544,6 +260,15 @@ static int pattern(struct classify *c, const char *file, int line, const char *s
       int e = errno;
       p->n = k;
       pat_free(p);
+      /* the whole pattern says where it is wrong */
+      if (e == EINVAL
+          && (whole = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &ec, &off, 0)) == 0) {
+        char msg[160], m2[200];
+        pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+        snprintf(m2, sizeof m2, "bad pattern at offset %lu: %s", (unsigned long)off, msg);
+        say(err, errn, file, line, m2);
+      } else if (e == EINVAL)
+        pcre2_code_free(whole);
       return errno = e, -1;
     }
     from = cut[k] + 1;
@@ -708,6 +433,7 @@ void classify_free(struct classify *c)
   if (!c) return;
   for (i = 0; i < c->npats; i++) pat_free(&c->pats[i]);
   free(c->pats);
+  classify_lit_index_free(&c->index);
   free(c->rules);
   free(c->stages);
   free(c);
@@ -729,6 +455,23 @@ int classify_load(struct classify **cp, const char *dir, char *err, size_t errn)
     e = errno;
     classify_free(c);
     return errno = e, -1;
+  }
+  {
+    /* number the pieces and index their first sets */
+    unsigned short **sets;
+    size_t i;
+    int k;
+    for (i = 0; i < c->npats; i++) c->npieces += (unsigned)c->pats[i].n;
+    if (!(sets = calloc(c->npieces + 1, sizeof *sets))) { classify_free(c); return errno = ENOMEM, -1; }
+    c->npieces = 0;
+    for (i = 0; i < c->npats; i++)
+      for (k = 0; k < c->pats[i].n; k++) {
+        c->pats[i].pc[k].id = c->npieces;
+        sets[c->npieces++] = c->pats[i].pc[k].f1;
+      }
+    e = classify_lit_index(&c->index, sets, c->npieces);
+    free(sets);
+    if (e == -1) { classify_free(c); return errno = ENOMEM, -1; }
   }
   if (shipped < c->nrules) {
     struct rule *v = malloc(c->nrules * sizeof *v);
@@ -797,6 +540,39 @@ void classify_codes(const char *t, int *code, char enhanced[16])
   if (!enhanced[0]) memcpy(enhanced, e2, sizeof e2);
 }
 
+/* dst = s, cut to fit (n > 0).  snprintf is slow on this path. */
+static void scopy(char *dst, size_t n, const char *s)
+{
+  size_t l = strlen(s);
+  if (l >= n) l = n - 1;
+  memcpy(dst, s, l);
+  dst[l] = 0;
+}
+
+/* The decimal digits of u (at most 10) into d; their number. */
+static size_t digits(char *d, unsigned u)
+{
+  char t[12];
+  size_t n = 0, i;
+  do t[n++] = (char)('0' + u % 10); while ((u /= 10) && n < sizeof t);
+  for (i = 0; i < n; i++) d[i] = t[n - 1 - i];
+  return n;
+}
+
+/* out->why = "FILE:LINE" or a word and a value */
+static void why(struct classify_out *out, const char *a, const char *b, int line)
+{
+  size_t n;
+  scopy(out->why, sizeof out->why - 12, a);
+  n = strlen(out->why);
+  if (b) scopy(out->why + n, sizeof out->why - n, b);
+  else if (line >= 0) {
+    out->why[n++] = ':';
+    n += digits(out->why + n, (unsigned)line);
+    out->why[n] = 0;
+  }
+}
+
 /* The reply text on one line, with later continuation prefixes of the
    same reply ("550-5.7.1 ", "550 5.7.1 ", "550-") taken out. */
 static size_t normalise(char *out, size_t outn, const char *t, int code)
@@ -804,7 +580,7 @@ static size_t normalise(char *out, size_t outn, const char *t, int code)
   size_t i, o = 0, n = strlen(t);
   int sp = 0;
   char cc[8];
-  snprintf(cc, sizeof cc, "%03d", (code < 0 ? 0 : code) % 1000);
+  cc[digits(cc, (unsigned)(code < 0 ? 0 : code) % 1000)] = 0;
   for (i = 0; i < n && o + 1 < outn; i++) {
     unsigned char ch = (unsigned char)t[i];
     if (is_ws(ch) || ch < 32) { sp = 1; continue; }
@@ -834,7 +610,8 @@ static size_t normalise(char *out, size_t outn, const char *t, int code)
 struct subject {
   const char *s;
   size_t len;
-  unsigned char bits[GRAM_BITS / 8];
+  unsigned char bits[CLASSIFY_LIT_BITS / 8];
+  unsigned char *cand;             /* per piece: a literal's first gram occurs */
   signed char *memo;               /* per pattern: -1 not run yet, 0, 1 */
   pcre2_match_data *md;
 };
@@ -847,8 +624,10 @@ static int pat_match(const struct classify *c, struct subject *sb, int k)
   sb->memo[k] = 0;
   for (i = 0; i < p->n; i++) {
     const struct piece *pc = &p->pc[i];
-    if ((pc->f1 && !may_match(pc->f1, sb->bits)) || (pc->f2 && !may_match(pc->f2, sb->bits)))
+    if (pc->f1 && (!(sb->cand[pc->id >> 3] & (1u << (pc->id & 7)))
+                   || !classify_lit_may(pc->f1, sb->bits)))
       continue;
+    if (pc->f2 && !classify_lit_may(pc->f2, sb->bits)) continue;
     if (pcre2_match(pc->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0) {
       sb->memo[k] = 1;
       break;
@@ -877,13 +656,6 @@ static long first_match(const struct classify *c, const struct rule *v, size_t n
   return -1;
 }
 
-static void subject_set(struct subject *sb, const char *s, size_t len, size_t npats)
-{
-  sb->s = s;
-  sb->len = len;
-  grams(sb->bits, s, len);          /* case does not matter: gram() keeps 5 bits */
-  memset(sb->memo, -1, npats);
-}
 
 static int enh_lookup(const struct classify *c, const char *enh)
 {
@@ -902,62 +674,101 @@ static int enh_lookup(const struct classify *c, const char *enh)
 }
 
 
-#define SUBJ_MAX (CLASSIFY_TEXT_MAX + 128)
+#define PREFIX_MAX 128                 /* "stage=S code=C ... text=" */
+#define SUBJ_MAX (PREFIX_MAX + CLASSIFY_TEXT_MAX + 1 + CLASSIFY_TEXT_MAX)
+
+/* Append s (at most max bytes) to *o, up to end; the new end. */
+static char *put(char *o, const char *end, const char *s, size_t max)
+{
+  size_t n = strlen(s);
+  if (n > max) n = max;
+  if (n > (size_t)(end - o)) n = (size_t)(end - o);
+  memcpy(o, s, n);
+  return o + n;
+}
 
 int classify(const struct classify *c, const struct classify_in *in, struct classify_out *out)
 {
-  char text[CLASSIFY_TEXT_MAX], subj[SUBJ_MAX], tenh[16], cbuf[8];
+  /* One buffer: PREFIX TEXT " " CONTEXT.  The stage is looked for in
+     TEXT CONTEXT; the rules run over PREFIX TEXT, the prefix written in
+     front once the stage is known.  The 3-gram bitmap is computed once,
+     over all of it: for the rule subject that is a superset, which only
+     lets the prefilter pass a little more. */
+  char subj[SUBJ_MAX], pre[PREFIX_MAX], tenh[16], cbuf[8];
   signed char memo[CLASSIFY_RULES_MAX];
   struct subject sb;
-  const char *t = in->text ? in->text : "";
-  int tcode, n, cls;
+  const char *t = in->text ? in->text : "", *dash = "-";
+  char *body = subj + PREFIX_MAX, *o, *start;
+  int tcode, cls;
   long m;
-  size_t len;
+  size_t tlen, plen;
   memset(out, 0, sizeof *out);
   classify_codes(t, &tcode, tenh);
   out->code = in->code > 0 ? in->code : tcode;
   /* enhanced: the caller's; else the text's unless it says only X.0.0
      where the DSN Status says more; else the Status field */
-  if (in->enhanced && in->enhanced[0]) snprintf(out->enhanced, sizeof out->enhanced, "%s", in->enhanced);
+  if (in->enhanced && in->enhanced[0]) scopy(out->enhanced, sizeof out->enhanced, in->enhanced);
   else if (tenh[0] && (!(in->status && in->status[0])
                        || strncmp(tenh + 1, ".0.0", 4) || tenh[5]))
     memcpy(out->enhanced, tenh, sizeof tenh);
-  else if (in->status && in->status[0]) snprintf(out->enhanced, sizeof out->enhanced, "%s", in->status);
+  else if (in->status && in->status[0]) scopy(out->enhanced, sizeof out->enhanced, in->status);
   if (out->code && (out->code < 200 || out->code > 599)) out->code = 0;
 
   /* success is not an error, whatever the text says */
   cls = out->code ? out->code / 100 : out->enhanced[0] ? out->enhanced[0] - '0' : 0;
   if (cls == 2 && !(in->action && (!strcmp(in->action, "failed") || !strcmp(in->action, "delayed")))) {
     out->status = CLASSIFY_SUCCESS;
-    snprintf(out->why, sizeof out->why, "2xx");
+    why(out, "2xx", 0, -1);
     return 0;
   }
 
+  tlen = normalise(body, CLASSIFY_TEXT_MAX, t, out->code);
+  o = body + tlen;
+  if (in->context && in->context[0] && !(in->stage && in->stage[0])) {
+    *o++ = ' ';
+    o = put(o, subj + sizeof subj - 1, in->context, CLASSIFY_TEXT_MAX);
+  }
+  *o = 0;
   sb.memo = memo;
+  sb.s = body;
+  sb.len = (size_t)(o - body);
   sb.md = pcre2_match_data_create(1, 0);
   if (!sb.md) return errno = ENOMEM, -1;
+  if (!(sb.cand = malloc(c->npieces / 8 + 1))) { pcre2_match_data_free(sb.md); return errno = ENOMEM, -1; }
+  /* case does not matter: a gram keeps 5 bits of each byte */
+  classify_lit_scan(&c->index, sb.bits, sb.cand, body, sb.len, 0);
 
-  /* the stage, from the caller or the text around */
-  if (in->stage && in->stage[0]) snprintf(out->stage, sizeof out->stage, "%s", in->stage);
+  /* the stage, from the caller, or from the reply ("550 <a@b>: User
+     unknown") and the text around it ("(in reply to RCPT TO command)") */
+  if (in->stage && in->stage[0]) scopy(out->stage, sizeof out->stage, in->stage);
   else if (c->nstages) {
-    /* the reply may say it itself ("550 <a@b>: User unknown"), or the
-       text around it ("... (in reply to RCPT TO command)") */
-    n = snprintf(subj, sizeof subj, "%s %s", t, in->context ? in->context : "");
-    len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
-    subject_set(&sb, subj, len, c->npats);
+    memset(memo, -1, c->npats);
     m = first_match(c, c->stages, c->nstages, &sb, 0);
-    if (m >= 0) snprintf(out->stage, sizeof out->stage, "%s", stage_names[c->stages[m].status]);
+    if (m >= 0) scopy(out->stage, sizeof out->stage, stage_names[c->stages[m].status]);
   }
 
-  normalise(text, sizeof text, t, out->code);
-  if (out->code) snprintf(cbuf, sizeof cbuf, "%03d", out->code);
-  n = snprintf(subj, sizeof subj, "stage=%s code=%s enh=%s action=%s type=%s text=%s",
-               out->stage[0] ? out->stage : "-", out->code ? cbuf : "-",
-               out->enhanced[0] ? out->enhanced : "-",
-               in->action && in->action[0] ? in->action : "-",
-               in->dtype && in->dtype[0] ? in->dtype : "-", text);
-  len = n < 0 ? 0 : (size_t)n >= sizeof subj ? sizeof subj - 1 : (size_t)n;
-  subject_set(&sb, subj, len, c->npats);
+  /* the prefix, right in front of the text */
+  if (out->code) cbuf[digits(cbuf, (unsigned)out->code)] = 0;
+  o = pre;
+  o = put(o, pre + sizeof pre, "stage=", 6);
+  o = put(o, pre + sizeof pre, out->stage[0] ? out->stage : dash, 8);
+  o = put(o, pre + sizeof pre, " code=", 6);
+  o = put(o, pre + sizeof pre, out->code ? cbuf : dash, 3);
+  o = put(o, pre + sizeof pre, " enh=", 5);
+  o = put(o, pre + sizeof pre, out->enhanced[0] ? out->enhanced : dash, 15);
+  o = put(o, pre + sizeof pre, " action=", 8);
+  o = put(o, pre + sizeof pre, in->action && in->action[0] ? in->action : dash, 15);
+  o = put(o, pre + sizeof pre, " type=", 6);
+  o = put(o, pre + sizeof pre, in->dtype && in->dtype[0] ? in->dtype : dash, 15);
+  o = put(o, pre + sizeof pre, " text=", 6);
+  plen = (size_t)(o - pre);
+  start = body - plen;
+  memcpy(start, pre, plen);
+  body[tlen] = 0;                         /* the context is not the rules' business */
+  classify_lit_scan(&c->index, sb.bits, sb.cand, start, plen + (tlen < 2 ? tlen : 2), 1);
+  sb.s = start;
+  sb.len = plen + tlen;
+  memset(memo, -1, c->npats);
 
   m = first_match(c, c->rules, c->nrules, &sb, 0);
   while (m <= -2) {                     /* the "@enhanced" directive */
@@ -965,28 +776,30 @@ int classify(const struct classify *c, const struct classify_in *in, struct clas
     int s = enh_lookup(c, out->enhanced);
     if (s > 0) {
       pcre2_match_data_free(sb.md);
+      free(sb.cand);
       out->status = s;
-      snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
+      why(out, "enhanced:", out->enhanced, -1);
       return 0;
     }
     m = first_match(c, c->rules, c->nrules, &sb, at + 1);
   }
   pcre2_match_data_free(sb.md);
+  free(sb.cand);
   if (m >= 0) {
     out->status = c->rules[m].status;
-    snprintf(out->why, sizeof out->why, "%s:%d", c->rules[m].file, c->rules[m].line);
+    why(out, c->rules[m].file, 0, c->rules[m].line);
     return 0;
   }
   if (!c->has_directive) {
     int s = enh_lookup(c, out->enhanced);
     if (s > 0) {
       out->status = s;
-      snprintf(out->why, sizeof out->why, "enhanced:%s", out->enhanced);
+      why(out, "enhanced:", out->enhanced, -1);
       return 0;
     }
   }
   out->status = CLASSIFY_OTHER;
-  snprintf(out->why, sizeof out->why, "default");
+  why(out, "default", 0, -1);
   return 0;
 }
 

@@ -50,9 +50,22 @@ struct key_ent {
   EVP_PKEY *pkey;                 /* Ed25519: parsed once, for dkimed_sign */
 };
 
+/* What dkim_signer_prepare found for a tenant and From domain. */
+struct prep_ent {
+  struct prep_ent *next;
+  char *id;                       /* tenant \0 domain \0 */
+  size_t idn;
+  int rc;                         /* enum dkim_rc */
+  int alg;
+  char sel[DKIMKEY_SELECTOR_MAX + 1];
+  char *detail;
+};
+
 struct dkim_signer {
   DKIM_LIB *lib;
-  struct tbl *t;
+  struct tbl *t;                  /* 0: prepared mode, no table is read */
+  struct prep_ent *prep[BUCKETS];
+  size_t nprep;
   char *keydir;
   struct key_ent *bucket[BUCKETS];
   size_t nkeys;
@@ -120,10 +133,25 @@ static void cache_flush(struct dkim_signer *s)
   s->nkeys = 0;
 }
 
+static void prep_flush(struct dkim_signer *s)
+{
+  size_t i;
+  for (i = 0; i < BUCKETS; i++)
+    while (s->prep[i]) {
+      struct prep_ent *e = s->prep[i];
+      s->prep[i] = e->next;
+      free(e->detail);
+      free(e->id);
+      free(e);
+    }
+  s->nprep = 0;
+}
+
 void dkim_signer_close(struct dkim_signer *s)
 {
   if (!s) return;
   cache_flush(s);
+  prep_flush(s);
   if (s->lib) dkim_close(s->lib);
   buf_free(&s->field);
   buf_free(&s->domain);
@@ -229,9 +257,10 @@ static size_t hash(const char *p, size_t n)
   return h % BUCKETS;
 }
 
-/* Read the key file of tenant/domain/selector into a new entry. */
+/* Read the key file of tenant/domain/selector into a new entry.  alg:
+   the key's algorithm, or 0 to read it from the table. */
 static int key_load(struct dkim_signer *s, const char *tenant, const char *domain,
-                    const char *sel, struct key_ent **ep)
+                    const char *sel, int alg, struct key_ent **ep)
 {
   char path[4096];
   struct dkimkey k;
@@ -241,7 +270,8 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   ssize_t r;
   int fd, got;
   *ep = 0;
-  got = dkimkey_get(s->t, 0, tenant, domain, sel, &k);
+  k.alg = alg;
+  got = alg ? 0 : dkimkey_get(s->t, 0, tenant, domain, sel, &k);
   if (got != 0) {
     if (got == -1) detail(s, "unable to read key record %s/%s/%s: %s", tenant, domain, sel,
                           strerror(errno));
@@ -311,7 +341,7 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
 
 /* The cached key of tenant/domain/selector, read on first use. */
 static int key_find(struct dkim_signer *s, const char *tenant, const char *domain,
-                    const char *sel, struct key_ent **ep)
+                    const char *sel, int alg, struct key_ent **ep)
 {
   char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + DKIMKEY_SELECTOR_MAX + 3];
   int idn = snprintf(id, sizeof id, "%s%c%s%c%s", tenant, 0, domain, 0, sel);
@@ -327,7 +357,7 @@ static int key_find(struct dkim_signer *s, const char *tenant, const char *domai
       *ep = e;
       return 0;
     }
-  if (key_load(s, tenant, domain, sel, &e) == -1) return -1;
+  if (key_load(s, tenant, domain, sel, alg, &e) == -1) return -1;
   if (s->nkeys >= DKIM_CACHE_MAX) cache_flush(s);
   e->next = s->bucket[h];
   s->bucket[h] = e;
@@ -477,6 +507,122 @@ done:
   return rc;
 }
 
+/* --- prepared mode: tables read before a fork (dkim.h) --- */
+
+static struct prep_ent *prep_find(struct dkim_signer *s, const char *id, size_t idn)
+{
+  struct prep_ent *e;
+  for (e = s->prep[hash(id, idn)]; e; e = e->next)
+    if (e->idn == idn && !memcmp(e->id, id, idn)) return e;
+  return 0;
+}
+
+/* Remember rc (and sel, alg) with the current detail for tenant/domain. */
+static int prep_put(struct dkim_signer *s, const char *tenant, const char *domain, int rc,
+                    const char *sel, int alg)
+{
+  char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + 2];
+  int idn = snprintf(id, sizeof id, "%s%c%s", tenant, 0, domain);
+  struct prep_ent *e;
+  char *d;
+  if (idn < 0 || (size_t)idn >= sizeof id) return errno = EINVAL, -1;
+  if (!(d = strdup(s->detail))) return errno = ENOMEM, -1;
+  e = prep_find(s, id, (size_t)idn + 1);
+  if (!e) {
+    size_t h = hash(id, (size_t)idn + 1);
+    if (s->nprep >= DKIM_CACHE_MAX) prep_flush(s);
+    if (!(e = calloc(1, sizeof *e)) || !(e->id = malloc((size_t)idn + 1))) {
+      free(e);
+      free(d);
+      return errno = ENOMEM, -1;
+    }
+    memcpy(e->id, id, (size_t)idn + 1);
+    e->idn = (size_t)idn + 1;
+    e->next = s->prep[h];
+    s->prep[h] = e;
+    s->nprep++;
+  }
+  free(e->detail);
+  e->detail = d;
+  e->rc = rc;
+  e->alg = alg;
+  snprintf(e->sel, sizeof e->sel, "%s", sel ? sel : "");
+  return 0;
+}
+
+int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,
+                        const char *domain)
+{
+  char sel[DKIMKEY_SELECTOR_MAX + 1];
+  struct dkimkey k;
+  struct key_ent *e;
+  int r, rc = DKIM_RC_TEMP, alg = 0;
+  if (!dkimkey_tenant_ok(tenant) || (*domain && !dkimkey_domain_ok(domain))) {
+    detail(s, "bad tenant or domain name");
+    return DKIM_RC_PERM;
+  }
+  sel[0] = 0;
+  r = *domain ? dkimkey_active(t, 0, tenant, domain, sel) : 1;
+  if (r == -1) {
+    detail(s, "unable to read table dkim: %s", strerror(errno));
+  } else if (r == 1) {
+    r = dkimkey_policy_get(t, tenant);
+    if (r == -1) {
+      detail(s, "unable to read table dkim: %s", strerror(errno));
+    } else {
+      detail(s, "no DKIM key for %s of tenant %s%s", *domain ? domain : "mail without a From domain",
+             tenant, r ? "" : ", and the tenant requires signing");
+      rc = r ? DKIM_RC_UNSIGNED : DKIM_RC_PERM;
+    }
+  } else if ((r = dkimkey_get(t, 0, tenant, domain, sel, &k)) != 0) {
+    detail(s, r == 1 ? "no key record for active selector %s/%s/%s" : "unable to read key record %s/%s/%s",
+           tenant, domain, sel);
+  } else {
+    /* The key is read now, in this process, so that a missing or broken
+       file defers the mail here; a process forked later finds it cached. */
+    r = key_find(s, tenant, domain, sel, k.alg, &e);
+    if (r == 0) {
+      detail(s, "d=%s s=%s ready", domain, sel);
+      rc = DKIM_RC_SIGNED;
+      alg = k.alg;
+    }
+  }
+  if (prep_put(s, tenant, domain, rc, sel, alg) == -1) {
+    detail(s, "out of memory");
+    return DKIM_RC_TEMP;
+  }
+  return rc;
+}
+
+/* Sign with what dkim_signer_prepare found for tenant and domain. */
+static int sign_prepared(struct dkim_signer *s, const char *tenant, const char *domain,
+                         const char *head, size_t hn, const char *body, size_t bn, struct buf *sig)
+{
+  char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + 2];
+  int idn = snprintf(id, sizeof id, "%s%c%s", tenant, 0, domain), rc;
+  struct prep_ent *p;
+  struct key_ent *e;
+  const char *bad;
+  size_t badn;
+  if (idn < 0 || (size_t)idn >= sizeof id || !(p = prep_find(s, id, (size_t)idn + 1))) {
+    detail(s, "DKIM for %s of tenant %s was not prepared", *domain ? domain : "no From domain", tenant);
+    return DKIM_RC_PERM;
+  }
+  if (p->rc != DKIM_RC_SIGNED) {
+    snprintf(s->detail, sizeof s->detail, "%s", p->detail ? p->detail : "?");
+    return p->rc;
+  }
+  if (!head_ok(head, hn, &bad, &badn)) {
+    detail(s, "malformed header field (%zu bytes at offset %zu): no name and colon", badn,
+           (size_t)(bad - head));
+    return DKIM_RC_PERM;
+  }
+  if (key_find(s, tenant, domain, p->sel, p->alg, &e) == -1) return DKIM_RC_TEMP;
+  rc = sign_with(s, e, domain, p->sel, head, hn, body, bn, sig);
+  if (rc == DKIM_RC_TEMP) key_drop(s, e);
+  return rc;
+}
+
 int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *head, size_t hn,
                       const char *body, size_t bn, struct buf *sig)
 {
@@ -498,10 +644,14 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
       detail(s, "out of memory");
       return DKIM_RC_TEMP;
     }
+    /* Prepared mode: the tenant's policy for mail without a From domain. */
+    if (!s->t && tenant && buf_set(&s->domain, "", 0) == 0)
+      return sign_prepared(s, tenant, "", head, hn, body, bn, sig);
     detail(s, "no single From field with a valid domain");
     return DKIM_RC_PERM;
   }
   domain = s->domain.s;
+  if (!s->t && tenant) return sign_prepared(s, tenant, domain, head, hn, body, bn, sig);
   if (!head_ok(head, hn, &bad, &badn)) {
     detail(s, "malformed header field (%zu bytes at offset %zu): no name and colon", badn,
            (size_t)(bad - head));
@@ -538,7 +688,7 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
            r ? "" : ", and the tenant requires signing");
     return r ? DKIM_RC_UNSIGNED : DKIM_RC_PERM;
   }
-  if (key_find(s, tenant, domain, sel, &e) == -1) return DKIM_RC_TEMP;
+  if (key_find(s, tenant, domain, sel, 0, &e) == -1) return DKIM_RC_TEMP;
   rc = sign_with(s, e, domain, sel, head, hn, body, bn, sig);
   if (rc == DKIM_RC_TEMP) key_drop(s, e);   /* read the file again next time */
   return rc;

@@ -36,7 +36,8 @@ enum dkim_rc { DKIM_RC_SIGNED = 0, DKIM_RC_UNSIGNED, DKIM_RC_PERM, DKIM_RC_TEMP 
 struct dkim_signer;
 
 /* keydir: $CMC_HOME/keys/dkim.  t: the open tables (kept, not closed by
-   the signer).  0, or -1 with errno (ENOMEM). */
+   the signer), or 0 for prepared mode (below).  0, or -1 with errno
+   (ENOMEM). */
 int dkim_signer_open(struct dkim_signer **s, struct tbl *t, const char *keydir);
 void dkim_signer_close(struct dkim_signer *s);
 
@@ -52,6 +53,18 @@ int dkim_signer_sign(struct dkim_signer *s, const char *tenant, const char *msg,
    no copy of the body. */
 int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *head, size_t hn,
                       const char *body, size_t bn, struct buf *sig);
+/* Prepared mode, for deliver, whose workers are forked and must not
+   touch the tables: before the fork, the parent calls dkim_signer_prepare
+   with its tables for each tenant and From domain ("" for mail without
+   one) it is about to hand out; it reads the active selector, the policy
+   and the key file now, and remembers the outcome: DKIM_RC_SIGNED (a key
+   is ready), DKIM_RC_UNSIGNED or DKIM_RC_PERM (no key: the policy), or
+   DKIM_RC_TEMP (table or key file unusable: defer the mail now).  A
+   signer opened with t 0 then signs (dkim_signer_sign2, tenant given)
+   from what was prepared only; a From domain not prepared is
+   DKIM_RC_PERM. */
+int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,
+                        const char *domain);
 /* Why the last call ended as it did (never 0). */
 const char *dkim_signer_detail(const struct dkim_signer *s);
 /* The next field of the header section h[0..hn) at *pos (start at 0):

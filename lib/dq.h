@@ -37,6 +37,10 @@ struct dq_rcpt {
   unsigned attempts;
   long long first;                       /* first attempt, 0 before it */
   long long next;                        /* no attempt before this time */
+  /* Delivery settings of this recipient (lib/dsetrun.h), memory only,
+     valid when the message's dsgen is the settings' serial: */
+  unsigned char prio;                    /* 1..99 */
+  unsigned short speed, hold, unsub;     /* speed, window, unsubscribe filter + 1; 0 none */
 };
 
 struct dq_msg {
@@ -50,6 +54,7 @@ struct dq_msg {
   struct dq_msg *prev, *next;            /* deliver's list, oldest first */
   unsigned refs;                         /* worker jobs naming it (memory only) */
   int gone;                              /* out of the list, freed at refs 0 */
+  unsigned dsgen;                        /* settings serial it was classified at; 0 never */
 };
 
 /* All strings copied; rcpt states start pending, next = 0 (now). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include "dqdb.h"
@@ -13,6 +14,7 @@
 #include "envelope.h"
 #include "io.h"
 #include "spool.h"
+#include "suppress.h"
 
 /* --- db --- */
 static void nap(int tries)
@@ -161,7 +163,46 @@ void dqdb_close(struct dqsched *q)
 struct pick {
   struct dq_msg **m, **old;          /* old: the row a crash left behind */
   size_t n;
+  struct buf blocked;                /* log lines of blocked recipients */
 };
+
+/* Recipients on the suppression or unsubscribe list of m's tenant and
+   composition fail at once (status 10, 11), in the pickup's transaction:
+   they are never sent.  Decided afresh on every run of the transaction. */
+static int block_tx(struct dqsched *q, struct tbl_txn *x, struct dq_msg *m, struct buf *log)
+{
+  struct timeval tv;
+  size_t j;
+  gettimeofday(&tv, 0);
+  for (j = 0; j < m->nrcpt; j++) {
+    const char *f = q->unsub_filter ? q->unsub_filter(q, m, j) : 0;
+    struct event e;
+    int r, err = 0;
+    if (m->r[j].state == DQ_FAILED && m->r[j].attempts == 0) m->r[j].state = DQ_PENDING;
+    if (m->r[j].state != DQ_PENDING) continue;
+    r = suppress_check(q->db, x, m->tenant, m->comp, m->r[j].addr);
+    if (r == 1) err = ERR_SUPPRESSED;
+    else if (r == 0 && (r = suppress_unsub_check(q->db, x, m->tenant, m->comp, m->r[j].addr, f)) == 1)
+      err = ERR_UNSUBSCRIBED;
+    if (r == -1) {
+      if (errno == EINVAL) continue;     /* a name the lists cannot hold is on none */
+      return -1;
+    }
+    if (!err) continue;
+    m->r[j].state = DQ_FAILED;
+    dqdb_event(&e, m, j);
+    e.time = (long long)tv.tv_sec;
+    e.usec = (unsigned)tv.tv_usec;
+    e.status = EV_FAILED;
+    e.error = err;
+    e.reply = err == ERR_SUPPRESSED ? DQDB_SUPPRESSED_TEXT : DQDB_UNSUBSCRIBED_TEXT;
+    if (event_add(q->db, x, &e) == -1) return -1;
+    if (buf_printf(log, "delivery id=%s rcpt=%s result=D status=%d relay=\"\" reply=\"%s\"\n",
+                   m->id, m->r[j].addr, err, e.reply) == -1)
+      return -1;
+  }
+  return 0;
+}
 
 static int pick_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
 {
@@ -169,6 +210,7 @@ static int pick_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
   struct buf v = BUF_ZERO;
   size_t i, j;
   int r = 0;
+  buf_trunc(&p->blocked, 0);
   for (i = 0; i < p->n && r == 0; i++) {
     struct dq_msg *m = p->m[i];
     dq_msg_free(p->old[i]);
@@ -185,6 +227,7 @@ static int pick_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
       e.status = EV_QUEUED;
       r = event_add(q->db, x, &e);
     }
+    if (r == 0) r = block_tx(q, x, m, &p->blocked);
     if (r == 0) r = dqdb_put(q, x, m);
   }
   buf_free(&v);
@@ -212,9 +255,10 @@ static void mark_bad(struct dqsched *q, const char *id)
    (from new/) or leave them (already in queue/).  Count taken, or -1. */
 static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
 {
-  struct pick p = { 0, 0, 0 };
+  struct pick p = { 0, 0, 0, BUF_ZERO };
   struct buf file = BUF_ZERO, line = BUF_ZERO;
   struct dqhdr h = DQHDR_ZERO;
+  struct dqdb_keys fin = { 0, 0, 0 };
   size_t i, k = 0;
   long taken = 0;
   int renamed = 0, do_rename = !strcmp(sub, "new");
@@ -259,12 +303,33 @@ static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
     taken = -1;
     goto out;
   }
+  if (q->log && p.blocked.len) {
+    char *l = p.blocked.s, *nl;
+    while ((nl = memchr(l, '\n', p.blocked.len - (size_t)(l - p.blocked.s)))) {
+      *nl = 0;
+      q->log(l);
+      l = nl + 1;
+    }
+  }
   for (i = 0; i < k; i++) {
     struct dq_msg *m = p.m[i];
     if (p.old[i]) {                  /* recorded before a crash: keep that record */
       dq_msg_free(m);
       m = p.m[i] = p.old[i];
       p.old[i] = 0;
+    }
+    if (dq_msg_final(m)) {
+      /* Every recipient blocked: nothing to send, the file goes now and
+         its row once that is durable (resume finishes either step). */
+      char fp[4200];
+      if (dqdb_path(fp, sizeof fp, q, sub, m->id) == -1 || (unlink(fp) == -1 && errno != ENOENT)) {
+        if (q->warn) q->warn("unable to remove ", fp, errno);
+        continue;
+      }
+      if (dqdb_keys_add(&fin, m->id, strlen(m->id)) == -1) goto nomem;
+      buf_trunc(&line, 0);
+      if (q->log && buf_printf(&line, "done id=%s", m->id) == 0) q->log(line.s);
+      continue;
     }
     if (do_rename) {
       char from[4200], to[4200];
@@ -286,6 +351,7 @@ static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
   }
   if (renamed && (dqdb_sync(q, "queue") == -1 || dqdb_sync(q, "new") == -1) && q->warn)
     q->warn("unable to sync ", q->spooldir, errno);
+  if (fin.n && (dqdb_sync(q, sub) == -1 || dqdb_del(q, &fin) == -1)) taken = -1;
   goto out;
 nomem:
   errno = ENOMEM;
@@ -297,6 +363,8 @@ out:
   }
   free(p.m);
   free(p.old);
+  dqdb_keys_free(&fin);
+  buf_free(&p.blocked);
   buf_free(&file);
   buf_free(&line);
   dqhdr_free(&h);

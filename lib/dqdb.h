@@ -19,6 +19,8 @@
 #include "tbl.h"
 
 #define DQDB_TABLE "queue"
+#define DQDB_SUPPRESSED_TEXT "not sent: the address is on the suppression list"
+#define DQDB_UNSUBSCRIBED_TEXT "not sent: the address is on the unsubscribe list"
 #define DQDB_TXN_TRIES 50
 
 /* --- for deliver --- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dqprep.h"
+#include "dsetrun.h"
 #include "tenant.h"
 
 int dqprep_default_bounce_domain(char *out, size_t n, const char *hostname)
@@ -99,9 +100,42 @@ int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
   out->n = len;
   /* 0. envelope sender (VERP). */
   if (step_sender(env, conf, m, idx, &out->sender) == -1) return -1;
-  /* 1. header rewriting of the delivery settings (issue 4). */
+  /* 1. header rewriting of the delivery settings: Received removal,
+        List-Unsubscribe (lib/dsetrun.h). */
+  if (env && env->dset) {
+    int k = dsetrun_rewrite(env->dset, m, idx, conf ? conf->bounce_domain : 0, out->p, out->n,
+                            &out->msg);
+    if (k == -1) return -1;
+    if (k == 1) {
+      out->p = out->msg.s;
+      out->n = out->msg.len;
+    }
+  }
   /* 2. S/MIME (issue 6). */
   /* 3. DKIM, last (issue 6). */
+  return 0;
+}
+
+int dqprep_setting_ok(const char *key, const char *value, struct buf *err)
+{
+  size_t i, n = strlen(value);
+  if (!strcmp(key, "verp")) {
+    if (!strcmp(value, "on") || !strcmp(value, "off")) return 1;
+    buf_printf(err, "verp %s: want on or off", value);
+    return 0;
+  }
+  if (strcmp(key, "bounce_domain")) return 1;
+  /* ASCII letters, digits, '-', '_', dots between labels; at least two labels. */
+  for (i = 0; i < n; i++) {
+    char c = value[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_')
+      continue;
+    if (c == '.' && i > 0 && value[i - 1] != '.' && i + 1 < n) continue;
+    break;
+  }
+  if (n && i == n && n <= DQPREP_DOMAIN_MAX && value[0] != '.' && value[0] != '-' && strchr(value, '.'))
+    return 1;
+  buf_printf(err, "bounce_domain %s: want a domain name in ASCII (e.g. return.example.com)", value);
   return 0;
 }
 

@@ -27,11 +27,14 @@
 #include "tbl.h"
 #include "verp.h"
 
+struct dsetrun;                      /* lib/dsetrun.h */
+
 #define DQPREP_DOMAIN_MAX 255
 
 struct dqprep_env {
   const struct verp_key *verp_key;   /* 0: VERP cannot be made (senders kept) */
   const char *hostname;              /* CMC_HOSTNAME: default bounce domain return.HOSTNAME */
+  const struct dsetrun *dset;        /* delivery settings for step 1; 0: none */
 };
 
 struct dqprep_conf {
@@ -67,4 +70,9 @@ int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
                    const struct dq_msg *m, size_t idx, const char *msg, size_t len,
                    struct dqprep_out *out);
 void dqprep_out_free(struct dqprep_out *out);
+
+/* Is value acceptable for the setting key (verp: on|off; bounce_domain: a
+   domain)?  1 yes (or not a setting of this module), 0 no with the reason
+   in err. */
+int dqprep_setting_ok(const char *key, const char *value, struct buf *err);
 #endif

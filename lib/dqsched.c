@@ -9,14 +9,17 @@
 #include <unistd.h>
 #include "addr.h"
 #include "dqdb.h"
+#include "dqprep.h"
 #include "dqsched.h"
 #include "event.h"
+#include "suppress.h"
 #include "tenant.h"
 
 struct dqsched_upd {
   struct dq_msg *m;
   size_t idx;
-  int status, err;
+  int status, err, cls;
+  int sup;                           /* add the recipient to the suppression list */
   long long time;
   unsigned usec;
   char *reply, *remote, *local_ip;
@@ -121,6 +124,24 @@ static void retry_settings(struct dqsched *q, const struct dq_msg *m,
   buf_free(&v);
 }
 
+/* Does a failure with status err put the address on the suppression
+   list of m's tenant and composition (settings suppress_auto,
+   suppress_statuses)?  On a database error: the default rule. */
+static int suppress_setting(struct dqsched *q, const struct dq_msg *m, int err)
+{
+  struct buf a = BUF_ZERO, st = BUF_ZERO;
+  int ra = 1, rs = 1, r;
+  if (dqdb_ready(q) == 0) {
+    ra = tenant_get(q->db, m->tenant, m->comp, "suppress_auto", &a);
+    if (ra != -1) rs = tenant_get(q->db, m->tenant, m->comp, "suppress_statuses", &st);
+    if (ra == -1 || rs == -1) dqdb_read_failed(q);
+  }
+  r = suppress_wanted(ra == 0 ? a.s : 0, rs == 0 ? st.s : 0, err);
+  buf_free(&a);
+  buf_free(&st);
+  return r;
+}
+
 static char *dup_or_empty(const char *s)
 {
   return strdup(s ? s : "");
@@ -167,6 +188,7 @@ static int apply(struct dqsched *q, struct dqsched_batch *b, struct dq_msg *m,
     rc->state = DQ_FAILED;
     u->status = EV_FAILED;
     u->err = err ? err : ERR_OTHER;
+    u->sup = suppress_setting(q, m, u->err);
   } else {
     long long period, interval, next;
     retry_settings(q, m, &period, &interval);
@@ -175,9 +197,11 @@ static int apply(struct dqsched *q, struct dqsched_batch *b, struct dq_msg *m,
       rc->state = DQ_FAILED;
       u->status = EV_FAILED;
       u->err = ERR_RETRY_TIMEOUT;
+      u->sup = suppress_setting(q, m, u->err);
     } else {
       rc->next = next;
       u->status = EV_DEFERRED;
+      u->cls = err;                  /* what the reply would mean were it final: logged */
     }
   }
   b->n++;
@@ -222,6 +246,10 @@ static int commit_tx(struct dqsched *q, struct tbl_txn *x, void *ctx)
     e.remote = u->remote;
     e.sender_ip = u->local_ip;
     if (event_add(q->db, x, &e) == -1) return -1;
+    /* EINVAL: an address the list cannot hold (no '@'): not listed. */
+    if (u->sup && suppress_add(q->db, x, u->m->tenant, u->m->comp, u->m->r[u->idx].addr,
+                               u->err, u->time) == -1 && errno != EINVAL)
+      return -1;
   }
   for (i = 0; i < b->n; i++)
     if (first_of(b, i) && dqdb_put(q, x, b->u[i].m) == -1) return -1;
@@ -236,6 +264,7 @@ static void log_upd(struct dqsched *q, const struct dqsched_upd *u)
   if (buf_printf(&l, "delivery id=%s rcpt=%s result=%c", u->m->id, u->m->r[u->idx].addr, kind) == -1)
     goto out;
   if (u->err) buf_printf(&l, " status=%d", u->err);
+  if (u->cls) buf_printf(&l, " class=%d", u->cls);
   buf_adds(&l, " relay=\"");
   for (p = u->remote; *p; p++) buf_addc(&l, *p == '"' ? '\'' : *p);
   buf_adds(&l, "\" reply=\"");
@@ -337,6 +366,58 @@ out:
   return r;
 }
 
+/* The worker settings (lib/dqprep.h) of m's tenant and composition, read
+   once per plan: 0 and *c (a reference of the cache), or -1 on a database
+   error (the recipient waits for the next plan). */
+struct confs {
+  struct hidx h;                     /* "tenant TAB comp" -> index into v */
+  struct dqprep_conf **v;
+  size_t n, cap;
+};
+
+static int conf_of(struct dqsched *q, struct confs *cc, const struct dq_msg *m,
+                   struct dqprep_conf **c)
+{
+  struct buf k = BUF_ZERO;
+  size_t v;
+  int r = -1;
+  if (buf_printf(&k, "%s\t%s", m->tenant, m->comp) == -1) goto out;
+  if (hget(&cc->h, k.s, &v)) {
+    *c = cc->v[v];
+    r = 0;
+    goto out;
+  }
+  if (cc->n == cc->cap) {
+    size_t nc = cc->cap ? cc->cap * 2 : 8;
+    struct dqprep_conf **nv = realloc(cc->v, nc * sizeof *nv);
+    if (!nv) { errno = ENOMEM; goto out; }
+    cc->v = nv;
+    cc->cap = nc;
+  }
+  if (dqdb_ready(q) == -1) goto out;
+  if (!(*c = dqprep_conf_load(q->db, m->tenant, m->comp, q->prep_env))) {
+    if (errno != ENOMEM) dqdb_read_failed(q);
+    goto out;
+  }
+  if (hput(&cc->h, k.s, cc->n) == -1) {
+    dqprep_conf_put(*c);
+    goto out;
+  }
+  cc->v[cc->n++] = *c;
+  r = 0;
+out:
+  buf_free(&k);
+  return r;
+}
+
+static void confs_free(struct confs *cc)
+{
+  size_t i;
+  for (i = 0; i < cc->n; i++) dqprep_conf_put(cc->v[i]);
+  free(cc->v);
+  hfree(&cc->h);
+}
+
 static int add_item(struct dqsched_group *g, struct dq_msg *m, size_t idx)
 {
   struct dqwork_item *it = g->nitem ? &g->item[g->nitem - 1] : 0;
@@ -366,6 +447,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
 {
   struct hidx *gi;
   struct routes rt;
+  struct confs cc;
   struct buf ascii = BUF_ZERO, key = BUF_ZERO, why = BUF_ZERO;
   struct dqsched_batch bad;
   struct dq_msg *m;
@@ -373,6 +455,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
   int r = -1, dbwarned = 0;
   memset(p, 0, sizeof *p);
   memset(&rt, 0, sizeof rt);
+  memset(&cc, 0, sizeof cc);
   dqsched_batch_init(&bad);
   *next = 0;
   if (!(gi = calloc(1, sizeof *gi))) return errno = ENOMEM, -1;
@@ -408,6 +491,13 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
         goto out;
       if (!hget(gi, key.s, &g)) {
         struct dqsched_group *ng;
+        struct dqprep_conf *pc;
+        if (conf_of(q, &cc, m, &pc) == -1) {
+          if (errno == ENOMEM) goto out;
+          if (!dbwarned && q->warn) q->warn("unable to read the settings of ", m->tenant, errno);
+          dbwarned = 1;
+          continue;
+        }
         if (p->ngroup == p->cap) {
           size_t nc = p->cap ? p->cap * 2 : 16;
           if (!(ng = realloc(p->group, nc * sizeof *ng))) goto out;
@@ -419,6 +509,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
         ng->key = strdup(key.s);
         ng->dest = strdup(route ? route : ascii.s);
         ng->is_route = route != 0;
+        ng->prep = dqprep_conf_ref(pc);
         p->ngroup++;
         if (!ng->key || !ng->dest || hput(gi, key.s, p->ngroup - 1) == -1) goto out;
         g = p->ngroup - 1;
@@ -436,6 +527,7 @@ out:
   if (dqsched_batch_commit(q, &bad) == -1) r = -1;
   hfree(&rt.h);
   dqdb_keys_free(&rt.v);
+  confs_free(&cc);
   buf_free(&ascii);
   buf_free(&key);
   buf_free(&why);
@@ -462,6 +554,7 @@ int dqsched_take(struct dqsched_plan *p, size_t g, struct dqsched_job *j)
   memcpy(j->job.item, gr->item + gr->taken, n * sizeof *j->job.item);
   j->job.nitem = n;
   j->job.is_route = gr->is_route;
+  j->job.prep = dqprep_conf_ref(gr->prep);
   gr->taken += n;
   for (i = 0; i < n; i++) {
     struct dq_msg *m = (struct dq_msg *)j->job.item[i].m;
@@ -480,6 +573,7 @@ void dqsched_plan_free(struct dqsched_plan *p)
     free(gr->item);
     free(gr->key);
     free(gr->dest);
+    dqprep_conf_put(gr->prep);
   }
   free(p->group);
   if (p->index) hfree(p->index);
@@ -496,6 +590,8 @@ static void items_free(struct dqwork_job *job)
   }
   free(job->item);
   free((char *)job->dest);
+  dqprep_conf_put(job->prep);
+  job->prep = 0;
   job->item = 0;
   job->nitem = 0;
   job->dest = 0;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include "buf.h"
 #include "dq.h"
+#include "dqprep.h"
 #include "dqwork.h"
 #include "tbl.h"
 
@@ -28,6 +29,10 @@ struct dqsched {
   long long period, interval;        /* retry defaults (tenant settings win) */
   char **bad;                        /* new/ ids that could not be read */
   size_t nbad;
+  const struct dqprep_env *prep_env; /* for the workers' settings (lib/dqprep.h) */
+  /* The unsubscribe filter whose list applies to recipient idx of m (at
+     pickup), or 0: only entries for all mail apply.  May be 0. */
+  const char *(*unsub_filter)(struct dqsched *q, const struct dq_msg *m, size_t idx);
   /* One line per event / warning; the caller prints them. */
   void (*log)(const char *line);
   void (*warn)(const char *what, const char *arg, int err);
@@ -36,6 +41,7 @@ struct dqsched {
 struct dqsched_group {
   char *key, *dest;
   int is_route;
+  struct dqprep_conf *prep;          /* settings of the group's tenant/composition */
   struct dqwork_item *item;
   size_t nitem, cap, taken;
 };

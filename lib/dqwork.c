@@ -2,16 +2,18 @@
    Host order: route host, or MX hosts by preference (random among equals),
    or the domain itself when it has no MX; for each host its A then AAAA
    addresses.  The first address that greets us and answers EHLO gets every
-   message of the job.  A message's recipients get their results from the
-   reply that decided them (dq_classify); when no host could be reached
-   they all get the last connection or DNS error, deferred unless DNS said
-   the domain does not exist. */
+   message of the job, one transaction per recipient.  A recipient gets
+   its result from the reply that decided it, with the error status the
+   classification rules (lib/classify.h) give it; when no host could be
+   reached they all get the last connection or DNS error, deferred unless
+   DNS said the domain does not exist. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "classify.h"
 #include "dns.h"
 #include "dqwork.h"
 #include "envelope.h"
@@ -22,6 +24,7 @@
 
 struct sess {
   const struct dqwork_cfg *cfg;
+  const struct dqwork_job *job;
   struct smtpc c;
   int out;
   char host[DNS_NAME_MAX + 1];
@@ -37,7 +40,7 @@ static void emit(struct sess *s, const struct dq_msg *m, size_t idx, int kind,
   r.id = m->id;
   r.idx = idx;
   r.kind = (char)kind;
-  r.err = kind == DQ_FAILED ? err : 0;
+  r.err = kind == DQ_SUCCEEDED ? 0 : err;
   r.remote = connected ? s->remote : "";
   r.local_ip = connected ? s->c.local_ip : "";
   r.reply = reply;
@@ -83,182 +86,193 @@ static int ascii_addr(const char *a, struct buf *out)
   return 0;
 }
 
-/* One message over the open session.  0, or -1 when the connection is gone
-   (every recipient of the item has its result either way). */
-static int item_send(struct sess *s, const struct dqwork_item *it)
+/* The decision on the reply to a command of stage ("conn" "helo" "mail"
+   "rcpt" "data"): DQ_SUCCEEDED, DQ_DEFERRED or DQ_FAILED, with *err the
+   error status of the classification rules -- for a 4xx too, the status
+   it would have were it permanent (kept with the deferral). */
+static int decide(struct sess *s, const char *stage, int code, int *err)
+{
+  int k = dq_classify(code, s->c.reply.s, err);
+  if (k == DQ_SUCCEEDED) return k;
+  if (s->cfg->cls && code >= 400 && code <= 599) {
+    int st = classify_reply_at(s->cfg->cls, stage, code, 0, s->c.reply.s ? s->c.reply.s : "");
+    if (st > 0) *err = st;
+  }
+  if (k == DQ_FAILED && !*err) *err = ERR_OTHER;
+  return k;
+}
+
+struct tx {                          /* scratch of one transaction, reused */
+  struct dqprep_out po;
+  struct buf cmd, rcpt, txt, a;
+};
+
+/* Recipient idx of m in one SMTP transaction of its own: its envelope
+   sender and copy from dqprep_message(), then MAIL, RCPT, DATA (in one
+   write with PIPELINING).  The recipient always gets its result.  0, or -1
+   when the connection is gone. */
+static int rcpt_send(struct sess *s, const struct dq_msg *m, size_t idx,
+                     const char *msg, size_t msglen, struct tx *t)
+{
+  const char *rc = m->r[idx].addr, *stage = "sending MAIL FROM";
+  int pipe = (s->c.ext & SMTPC_EXT_PIPELINING) != 0;
+  int utf8_ok = (s->c.ext & SMTPC_EXT_SMTPUTF8) != 0, need_utf8, k, code, err = 0;
+  int kind = DQ_SUCCEEDED, data_code = 0;
+  buf_trunc(&t->cmd, 0);
+  buf_trunc(&t->rcpt, 0);
+  buf_trunc(&t->txt, 0);
+  if (dqprep_message(s->cfg->prep, s->job->prep, m, idx, msg, msglen, &t->po) == -1) {
+    if (buf_printf(&t->txt, "unable to prepare the message for %s: %s", rc, strerror(errno)) == -1)
+      goto nomem;
+    emit(s, m, idx, DQ_DEFERRED, 0, t->txt.s, 0);
+    return 0;
+  }
+  if (s->c.size_max && t->po.n > s->c.size_max) {
+    if (buf_printf(&t->txt, "message size %zu exceeds size limit %llu of server %s",
+                   t->po.n, s->c.size_max, s->remote) == -1)
+      goto nomem;
+    emit(s, m, idx, DQ_FAILED, ERR_TOO_LARGE, t->txt.s, 1);
+    return 0;
+  }
+  /* Without SMTPUTF8 at the server, addresses go in ASCII form and the
+     message as 8-bit; an address that has no ASCII form fails. */
+  need_utf8 = m->is_smtputf8 || addr_is_utf8(t->po.sender.s) || addr_is_utf8(rc);
+  k = need_utf8 && !utf8_ok ? ascii_addr(t->po.sender.s, &t->a)
+                            : buf_set(&t->a, t->po.sender.s, t->po.sender.len);
+  if (k == -1) goto nomem;
+  if (k == 1) {
+    if (buf_printf(&t->txt, "SMTPUTF8 is required for sender %s, but was not offered by host %s",
+                   t->po.sender.s, s->remote) == -1)
+      goto nomem;
+    emit(s, m, idx, DQ_FAILED, ERR_BAD_ADDRESS, t->txt.s, 1);
+    return 0;
+  }
+  if (buf_printf(&t->cmd, "MAIL FROM:<%s>", t->a.s ? t->a.s : "") == -1
+      || (m->is_8bitmime && (s->c.ext & SMTPC_EXT_8BITMIME) && buf_adds(&t->cmd, " BODY=8BITMIME") == -1)
+      || (need_utf8 && utf8_ok && buf_adds(&t->cmd, " SMTPUTF8") == -1)
+      || ((s->c.ext & SMTPC_EXT_SIZE) && buf_printf(&t->cmd, " SIZE=%zu", t->po.n) == -1)
+      || buf_adds(&t->cmd, "\r\n") == -1)
+    goto nomem;
+  k = need_utf8 && !utf8_ok ? ascii_addr(rc, &t->a) : buf_set(&t->a, rc, strlen(rc));
+  if (k == -1) goto nomem;
+  if (k == 1) {
+    if (buf_printf(&t->txt, "SMTPUTF8 is required for recipient %s, but was not offered by host %s",
+                   rc, s->remote) == -1)
+      goto nomem;
+    emit(s, m, idx, DQ_FAILED, ERR_BAD_ADDRESS, t->txt.s, 1);
+    return 0;
+  }
+  if (buf_printf(&t->rcpt, "RCPT TO:<%s>\r\n", t->a.s) == -1) goto nomem;
+  if (pipe) {
+    /* RFC 2920: MAIL, RCPT and DATA in one write, replies in order. */
+    if (buf_add(&t->cmd, t->rcpt.s, t->rcpt.len) == -1 || buf_adds(&t->cmd, "DATA\r\n") == -1)
+      goto nomem;
+    if (smtpc_put(&s->c, t->cmd.s, t->cmd.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
+    if ((kind = decide(s, "mail", code, &err)) != DQ_SUCCEEDED) reply_text(s, &t->txt);
+    stage = "sending RCPT TO";
+    if ((code = smtpc_reply(&s->c)) == -1) goto lost;
+    if (kind == DQ_SUCCEEDED && (kind = decide(s, "rcpt", code, &err)) != DQ_SUCCEEDED)
+      reply_text(s, &t->txt);
+    stage = "sending DATA";
+    if ((data_code = smtpc_reply(&s->c)) == -1) goto lost;
+    if (kind != DQ_SUCCEEDED) {
+      emit(s, m, idx, kind, err, t->txt.s, 1);
+      /* A server that says 354 anyway gets an empty message ended at once. */
+      if (data_code == 354 && (smtpc_data(&s->c, "", 0) == -1 || smtpc_reply(&s->c) == -1)) return -1;
+      goto rset;
+    }
+  } else {
+    if (smtpc_put(&s->c, t->cmd.s, t->cmd.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
+    if ((kind = decide(s, "mail", code, &err)) != DQ_SUCCEEDED) goto refused;
+    stage = "sending RCPT TO";
+    if (smtpc_put(&s->c, t->rcpt.s, t->rcpt.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
+    if ((kind = decide(s, "rcpt", code, &err)) != DQ_SUCCEEDED) goto refused;
+    stage = "sending DATA";
+    if ((data_code = smtpc_cmd(&s->c, "DATA")) == -1) goto lost;
+  }
+  if (data_code != 354) {
+    kind = decide(s, "data", data_code, &err);
+    if (kind == DQ_SUCCEEDED) { kind = DQ_DEFERRED; err = 0; }   /* 2xx to DATA is no answer */
+    goto refused;
+  }
+  stage = "sending message body";
+  if (smtpc_data(&s->c, t->po.p, t->po.n) == -1) goto lost;
+  stage = "waiting for the reply to the end of data";
+  if ((code = smtpc_reply(&s->c)) == -1) goto lost;
+  kind = decide(s, "data", code, &err);
+  reply_text(s, &t->txt);
+  emit(s, m, idx, kind, err, t->txt.s, 1);
+  return 0;                          /* the transaction is over either way */
+refused:
+  reply_text(s, &t->txt);
+  emit(s, m, idx, kind, err, t->txt.s, 1);
+rset:
+  /* The result is in; a failed RSET only means the next recipient needs
+     a new connection. */
+  return smtpc_cmd(&s->c, "RSET") == -1 ? -1 : 0;
+lost:
+  io_text(s, errno, stage, &t->txt);
+  emit(s, m, idx, DQ_DEFERRED, 0, t->txt.s, 1);
+  return -1;
+nomem:
+  emit(s, m, idx, DQ_DEFERRED, 0, "out of memory", 0);
+  return 0;
+}
+
+/* The recipients of one message from *pos on, each in its transaction.
+   0 when all have their result; -1 when the connection is gone, *pos
+   then being the first recipient not tried. */
+static int item_send(struct sess *s, const struct dqwork_item *it, size_t *pos)
 {
   const struct dq_msg *m = it->m;
-  struct buf file = BUF_ZERO, cmd = BUF_ZERO, txt = BUF_ZERO, a = BUF_ZERO;
+  struct buf file = BUF_ZERO, txt = BUF_ZERO;
+  struct tx t = { DQPREP_OUT_ZERO, BUF_ZERO, BUF_ZERO, BUF_ZERO, BUF_ZERO };
   struct envelope e;
-  char done[DQWORK_RCPT_MAX] = { 0 }, acc[DQWORK_RCPT_MAX] = { 0 };
-  size_t off = 0, i, nsent = 0, nacc = 0, msglen;
-  int need_utf8, utf8_ok = (s->c.ext & SMTPC_EXT_SMTPUTF8) != 0, pipe;
-  int code, mail_code = 0, mail_kind = 0, mail_err = 0, data_code = 0, r = -1, k, err;
-  const char *stage = "sending MAIL FROM";
+  size_t off = 0, i;
   char path[4096];
+  int r = 0;
   memset(&e, 0, sizeof e);
-  pipe = (s->c.ext & SMTPC_EXT_PIPELINING) != 0;
   if (snprintf(path, sizeof path, "%s/queue/%s", s->cfg->spooldir, m->id) >= (int)sizeof path
       || spool_read(path, &file, &e, &off) == -1) {
     buf_printf(&txt, "unable to read queue file %s: %s", m->id, strerror(errno));
-    for (i = 0; i < it->n; i++) emit(s, m, it->idx[i], DQ_DEFERRED, 0, txt.s, 0);
-    r = 0;
+    for (i = *pos; i < it->n; i++) emit(s, m, it->idx[i], DQ_DEFERRED, 0, txt.s ? txt.s : "", 0);
+    *pos = it->n;
     goto out;
   }
-  msglen = file.len - off;
-  need_utf8 = m->is_smtputf8 || addr_is_utf8(m->sender);
-  for (i = 0; i < it->n; i++) need_utf8 |= addr_is_utf8(m->r[it->idx[i]].addr);
-  if (s->c.size_max && msglen > s->c.size_max) {
-    buf_printf(&txt, "message size %zu exceeds size limit %llu of server %s",
-               msglen, s->c.size_max, s->remote);
-    for (i = 0; i < it->n; i++) emit(s, m, it->idx[i], DQ_FAILED, ERR_TOO_LARGE, txt.s, 1);
-    r = 0;
-    goto out;
-  }
-  /* MAIL FROM.  Without SMTPUTF8 at the server, addresses go in ASCII form
-     and the message as 8-bit; an address that has no ASCII form fails. */
-  k = need_utf8 && !utf8_ok ? ascii_addr(m->sender, &a) : (buf_set(&a, m->sender, strlen(m->sender)), 0);
-  if (k == -1) goto nomem;
-  if (k == 1) {
-    buf_printf(&txt, "SMTPUTF8 is required for sender %s, but was not offered by host %s",
-               m->sender, s->remote);
-    for (i = 0; i < it->n; i++) emit(s, m, it->idx[i], DQ_FAILED, ERR_BAD_ADDRESS, txt.s, 1);
-    r = 0;
-    goto out;
-  }
-  if (buf_printf(&cmd, "MAIL FROM:<%s>", a.s) == -1) goto nomem;
-  if (m->is_8bitmime && (s->c.ext & SMTPC_EXT_8BITMIME) && buf_adds(&cmd, " BODY=8BITMIME") == -1) goto nomem;
-  if (need_utf8 && utf8_ok && buf_adds(&cmd, " SMTPUTF8") == -1) goto nomem;
-  if ((s->c.ext & SMTPC_EXT_SIZE) && buf_printf(&cmd, " SIZE=%zu", msglen) == -1) goto nomem;
-  if (buf_adds(&cmd, "\r\n") == -1) goto nomem;
-  if (!pipe) {
-    if (smtpc_put(&s->c, cmd.s, cmd.len) == -1 || (mail_code = smtpc_reply(&s->c)) == -1) goto lost;
-    buf_trunc(&cmd, 0);
-    mail_kind = dq_classify(mail_code, s->c.reply.s, &mail_err);
-    if (mail_kind != DQ_SUCCEEDED) reply_text(s, &txt);
-  }
-  /* RCPT TO, each checked the same way. */
-  for (i = 0; i < it->n; i++) {
-    const char *rc = m->r[it->idx[i]].addr;
-    k = need_utf8 && !utf8_ok ? ascii_addr(rc, &a) : (buf_set(&a, rc, strlen(rc)), 0);
-    if (k == -1) goto nomem;
-    if (k == 1) {
-      struct buf t = BUF_ZERO;
-      buf_printf(&t, "SMTPUTF8 is required for recipient %s, but was not offered by host %s",
-                 rc, s->remote);
-      emit(s, m, it->idx[i], DQ_FAILED, ERR_BAD_ADDRESS, t.s ? t.s : "", 1);
-      buf_free(&t);
-      done[i] = 1;
-      continue;
+  for (i = *pos; i < it->n; i++) {
+    int k = rcpt_send(s, m, it->idx[i], file.s + off, file.len - off, &t);
+    flush(s);
+    if (k == -1) {
+      *pos = i + 1;
+      r = -1;
+      goto out;
     }
-    if (!pipe && mail_kind != DQ_SUCCEEDED) continue;
-    if (buf_printf(&cmd, "RCPT TO:<%s>\r\n", a.s) == -1) goto nomem;
-    nsent++;
-    if (pipe) continue;
-    stage = "sending RCPT TO";
-    if (smtpc_put(&s->c, cmd.s, cmd.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
-    buf_trunc(&cmd, 0);
-    if ((k = dq_classify(code, s->c.reply.s, &err)) == DQ_SUCCEEDED) { acc[i] = 1; nacc++; continue; }
-    reply_text(s, &txt);
-    emit(s, m, it->idx[i], k, err, txt.s, 1);
-    done[i] = 1;
   }
-  if (nsent == 0) {
-    /* Every recipient failed before its RCPT: with PIPELINING nothing was
-       sent yet; otherwise an accepted MAIL leaves a transaction to reset. */
-    r = 0;
-    if (pipe) goto out;
-    if (mail_kind == DQ_SUCCEEDED) goto rset;
-  }
-  if (pipe) {
-    /* RFC 2920: MAIL, every RCPT and DATA in one write, replies in order. */
-    if (buf_adds(&cmd, "DATA\r\n") == -1) goto nomem;
-    if (smtpc_put(&s->c, cmd.s, cmd.len) == -1) goto lost;
-    if ((mail_code = smtpc_reply(&s->c)) == -1) goto lost;
-    mail_kind = dq_classify(mail_code, s->c.reply.s, &mail_err);
-    if (mail_kind != DQ_SUCCEEDED) reply_text(s, &txt);
-    stage = "sending RCPT TO";
-    for (i = 0; i < it->n; i++) {
-      if (done[i]) continue;
-      if ((code = smtpc_reply(&s->c)) == -1) goto lost;
-      if (mail_kind != DQ_SUCCEEDED) continue;
-      if ((k = dq_classify(code, s->c.reply.s, &err)) == DQ_SUCCEEDED) { acc[i] = 1; nacc++; continue; }
-      {
-        struct buf t = BUF_ZERO;
-        smtpc_reply_text(&s->c, &t);
-        emit(s, m, it->idx[i], k, err, t.s ? t.s : "", 1);
-        buf_free(&t);
-      }
-      done[i] = 1;
-    }
-    stage = "sending DATA";
-    if ((data_code = smtpc_reply(&s->c)) == -1) goto lost;
-  }
-  if (mail_kind != DQ_SUCCEEDED) {
-    for (i = 0; i < it->n; i++)
-      if (!done[i]) { emit(s, m, it->idx[i], mail_kind, mail_err, txt.s, 1); done[i] = 1; }
-    if (data_code == 354 && (smtpc_data(&s->c, "", 0) == -1 || smtpc_reply(&s->c) == -1)) goto lost;
-    goto rset;
-  }
-  if (nacc == 0) {
-    if (data_code == 354 && (smtpc_data(&s->c, "", 0) == -1 || smtpc_reply(&s->c) == -1)) goto lost;
-    goto rset;
-  }
-  stage = "sending DATA";
-  if (!pipe && (data_code = smtpc_cmd(&s->c, "DATA")) == -1) goto lost;
-  if (data_code != 354) {
-    k = dq_classify(data_code, s->c.reply.s, &err);
-    if (k == DQ_SUCCEEDED) k = DQ_DEFERRED;      /* 2xx to DATA is no answer */
-    reply_text(s, &txt);
-    for (i = 0; i < it->n; i++)
-      if (acc[i]) { emit(s, m, it->idx[i], k, err, txt.s, 1); done[i] = 1; }
-    goto rset;
-  }
-  stage = "sending message body";
-  if (smtpc_data(&s->c, file.s + off, msglen) == -1) goto lost;
-  stage = "waiting for the reply to the end of data";
-  if ((code = smtpc_reply(&s->c)) == -1) goto lost;
-  k = dq_classify(code, s->c.reply.s, &err);
-  reply_text(s, &txt);
-  for (i = 0; i < it->n; i++)
-    if (acc[i]) { emit(s, m, it->idx[i], k, err, txt.s, 1); done[i] = 1; }
-  r = 0;
-  if (k == DQ_SUCCEEDED) goto out;
-rset:
-  r = 0;
-  stage = "sending RSET";
-  if (smtpc_cmd(&s->c, "RSET") == -1) r = -1;   /* results are in; the next item sees it */
-  goto out;
-lost:
-  io_text(s, errno, stage, &txt);
-  for (i = 0; i < it->n; i++)
-    if (!done[i]) emit(s, m, it->idx[i], DQ_DEFERRED, 0, txt.s, 1);
-  r = -1;
-  goto out;
-nomem:
-  for (i = 0; i < it->n; i++)
-    if (!done[i]) emit(s, m, it->idx[i], DQ_DEFERRED, 0, "out of memory", 0);
-  r = -1;
+  *pos = it->n;
 out:
   if (e.rcpt) envelope_free(&e);
   buf_free(&file);
-  buf_free(&cmd);
   buf_free(&txt);
-  buf_free(&a);
+  dqprep_out_free(&t.po);
+  buf_free(&t.cmd);
+  buf_free(&t.rcpt);
+  buf_free(&t.txt);
+  buf_free(&t.a);
   flush(s);
   return r;
 }
 
 /* Connect to ip and get as far as MAIL.  0 ready; -1 failed, reason in
-   why (*perm set for a 5xx); -2 the TLS handshake failed. */
+   why (*perm set to the error status of a 5xx); -2 the TLS handshake
+   failed. */
 static int sess_open(struct sess *s, const struct dns_ip *ip, unsigned port, int use_tls,
                      struct buf *why, int *perm)
 {
   struct sockaddr_storage ss;
   socklen_t len;
   char ipt[INET6_ADDRSTRLEN];
-  const char *stage = "receiving the initial server greeting";
-  int code, err;
+  const char *stage = "receiving the initial server greeting", *cstage = "conn";
+  int code, err = 0;
   *perm = 0;
   memset(&ss, 0, sizeof ss);
   if (ip->family == AF_INET) {
@@ -285,6 +299,7 @@ static int sess_open(struct sess *s, const struct dns_ip *ip, unsigned port, int
   if ((code = smtpc_reply(&s->c)) == -1) goto lost;
   if (code < 200 || code > 299) goto refused;
   stage = "sending EHLO";
+  cstage = "helo";
   if ((code = smtpc_ehlo(&s->c, s->cfg->helo)) == -1) goto lost;
   if (code < 200 || code > 299) goto refused;
   if (use_tls && s->cfg->tls_ctx && (s->c.ext & SMTPC_EXT_STARTTLS)) {
@@ -308,32 +323,38 @@ lost:
   return -1;
 refused:
   reply_text(s, why);
-  *perm = dq_classify(code, s->c.reply.s, &err) == DQ_FAILED;
+  *perm = decide(s, cstage, code, &err) == DQ_FAILED ? err : 0;
   smtpc_quit(&s->c);
   return -1;
 }
 
-/* Deliver the items from start on over one session.  The index of the
-   first item not tried (the connection was lost before it), or nitem. */
-static size_t sess_run(struct sess *s, const struct dqwork_job *job, size_t start)
+/* Deliver the items from start (its recipients from *pos) on over one
+   session.  The index of the first item not done, *pos then being its
+   first recipient not tried (the connection was lost), or nitem. */
+static size_t sess_run(struct sess *s, const struct dqwork_job *job, size_t start, size_t *pos)
 {
   size_t i;
-  for (i = start; i < job->nitem; i++)
-    if (item_send(s, &job->item[i]) == -1) {
+  for (i = start; i < job->nitem; i++) {
+    if (item_send(s, &job->item[i], pos) == -1) {
       smtpc_close(&s->c);
+      if (*pos < job->item[i].n) return i;
+      *pos = 0;
       return i + 1;
     }
+    *pos = 0;
+  }
   smtpc_quit(&s->c);
   return job->nitem;
 }
 
-/* Items from start on get one outcome (no host could take them). */
-static void all(struct sess *s, const struct dqwork_job *job, size_t start,
+/* Items from start (its recipients from pos) on get one outcome (no host
+   could take them). */
+static void all(struct sess *s, const struct dqwork_job *job, size_t start, size_t pos,
                 int kind, int err, const char *why, int connected)
 {
   size_t i, j;
   for (i = start; i < job->nitem; i++) {
-    for (j = 0; j < job->item[i].n; j++)
+    for (j = i == start ? pos : 0; j < job->item[i].n; j++)
       emit(s, job->item[i].m, job->item[i].idx[j], kind, err, why, connected);
     flush(s);
   }
@@ -382,13 +403,14 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   int rc, last_perm = 0, dns_perm = !job->is_route, kind, err = 0;
   memset(&s, 0, sizeof s);
   s.cfg = cfg;
+  s.job = job;
   s.out = out;
   s.c.fd = -1;
   memset(&one, 0, sizeof one);
   if (job->is_route) {
     if (dqwork_route_parse(job->dest, one.host, sizeof one.host, &port, cfg->port) == -1) {
       buf_printf(&why, "bad route %s", job->dest);
-      all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
+      all(&s, job, 0, 0, DQ_DEFERRED, 0, why.s, 0);
       goto done;
     }
     mx = &one;
@@ -402,7 +424,7 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   }
   if (dns_open(&d, cfg->resolver, 0, 0) == -1) {
     buf_printf(&why, "unable to start the resolver: %s", strerror(errno));
-    all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
+    all(&s, job, 0, 0, DQ_DEFERRED, 0, why.s, 0);
     goto done;
   }
   if (!mx) {
@@ -416,9 +438,9 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
     } else if (rc != DNS_OK) {
       buf_printf(&why, "Host or domain name not found. Name service error for name=%s type=MX: %s",
                  job->dest, dns_rc_str(rc));
-      if (rc == DNS_NXDOMAIN) all(&s, job, 0, DQ_FAILED, ERR_HOST_UNKNOWN, why.s, 0);
-      else if (rc == DNS_NULLMX) all(&s, job, 0, DQ_FAILED, ERR_SERVER_CONFIG, why.s, 0);
-      else all(&s, job, 0, DQ_DEFERRED, 0, why.s, 0);
+      if (rc == DNS_NXDOMAIN) all(&s, job, 0, 0, DQ_FAILED, ERR_HOST_UNKNOWN, why.s, 0);
+      else if (rc == DNS_NULLMX) all(&s, job, 0, 0, DQ_FAILED, ERR_SERVER_CONFIG, why.s, 0);
+      else all(&s, job, 0, 0, DQ_DEFERRED, 0, why.s, 0);
       mx = 0;
       goto done;
     }
@@ -448,15 +470,15 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
       if (k == 0) {
         /* A lost connection costs the message it happened in; the items
            after it get a new connection (a few times). */
-        size_t next = 0, again = 0;
-        while ((next = sess_run(&s, job, next)) < job->nitem) {
+        size_t next = 0, pos = 0, again = 0;
+        while ((next = sess_run(&s, job, next, &pos)) < job->nitem) {
           if (again++ == DQWORK_RECONNECT_MAX
               || sess_open(&s, &ip[i], port, tls, &why, &perm) != 0) {
             if (again > DQWORK_RECONNECT_MAX) {
               buf_trunc(&why, 0);
               buf_printf(&why, "lost connection with %s", s.remote);
             }
-            all(&s, job, next, DQ_DEFERRED, 0, why.s, 1);
+            all(&s, job, next, pos, DQ_DEFERRED, 0, why.s, 1);
             break;
           }
         }
@@ -470,11 +492,11 @@ int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int o
   if (!why.len) buf_adds(&why, "no mail host for the destination");
   kind = DQ_DEFERRED;
   if (dns_perm) { kind = DQ_FAILED; err = ERR_HOST_UNKNOWN; }
-  else if (last_perm) { kind = DQ_FAILED; err = ERR_OTHER; }
-  all(&s, job, 0, kind, err, why.s, 0);
+  else if (last_perm) { kind = DQ_FAILED; err = last_perm; }
+  all(&s, job, 0, 0, kind, err, why.s, 0);
   goto done;
 bad:
-  all(&s, job, 0, DQ_DEFERRED, 0, "out of memory", 0);
+  all(&s, job, 0, 0, DQ_DEFERRED, 0, "out of memory", 0);
 done:
   if (mx && mx != &one) free(mx);
   dns_close(d);

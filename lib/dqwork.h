@@ -12,6 +12,7 @@
    recipient's outcome is known.  Never exits; reads no environment. */
 #include <stddef.h>
 #include <netinet/in.h>
+#include "classify.h"
 #include "dq.h"
 #include "dqprep.h"
 

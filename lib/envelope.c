@@ -119,7 +119,8 @@ static int value_ok(struct buf *tmp, char tag, const char *v, size_t n, long lon
   case 'I': return ip_ok(v, n);
   case 'S': return time_ok(v, n, t);
   case 'Q': return id_ok(v, n);
-  case 'O': return (n == 8 && (memcmp(v, "8bitmime", 8) == 0 || memcmp(v, "smtputf8", 8) == 0));
+  case 'O': return (n == 8 && (memcmp(v, "8bitmime", 8) == 0 || memcmp(v, "smtputf8", 8) == 0))
+                   || (n == 6 && memcmp(v, "bounce", 6) == 0);
   case 'F': return addr_internal(tmp, v, n, 1);
   case 'R': return addr_internal(tmp, v, n, 0);
   default: return 0;
@@ -181,7 +182,7 @@ long envelope_parse(struct envelope *e, const char *p, size_t n)
       have_s = 1;
       e->accepted = t;
       break;
-    case 'O': flag = v[0] == '8' ? &e->is_8bitmime : &e->is_smtputf8; break;
+    case 'O': flag = v[0] == '8' ? &e->is_8bitmime : v[0] == 'b' ? &e->is_bounce : &e->is_smtputf8; break;
     case 'R':
       if (e->nrcpt == ENVELOPE_MAXRCPT) goto bad;
       if (add_rcpt(e, &cap, v) == -1) goto fail;
@@ -252,6 +253,7 @@ int envelope_put(struct buf *b, const struct envelope *e)
   if ((e->id && put_field(b, &tmp, 'Q', e->id) == -1)
       || (e->is_8bitmime && put_field(b, &tmp, 'O', "8bitmime") == -1)
       || (e->is_smtputf8 && put_field(b, &tmp, 'O', "smtputf8") == -1)
+      || (e->is_bounce && put_field(b, &tmp, 'O', "bounce") == -1)
       || put_field(b, &tmp, 'F', e->sender) == -1)
     goto fail;
   for (i = 0; i < e->nrcpt; i++)

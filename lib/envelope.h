@@ -13,7 +13,9 @@
      H<helo>          optional: the client's EHLO/HELO name
      S<time>          optional on input, set by queue-inject: accept time, unix seconds
      Q<id>            set by queue-inject in the spool file only: the message id
-     O<option>        zero or more: "8bitmime", "smtputf8"
+     O<option>        zero or more: "8bitmime", "smtputf8", "bounce" (mail to a
+                      bounce domain, taken by the receiving server: deliver
+                      reads it as a bounce, never sends it; doc/bounces.md)
      F<sender>        required, once: envelope sender, may be empty (bounce)
      R<recipient>     one or more, at most ENVELOPE_MAXRCPT
 
@@ -33,6 +35,7 @@ struct envelope {
   long long accepted;              /* S field, -1 if absent */
   int is_8bitmime, is_smtputf8;
   size_t nrcpt;
+  int is_bounce;                   /* O bounce */
   const char **rcpt;               /* nrcpt pointers into the parsed buffer */
 };
 

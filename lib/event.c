@@ -342,6 +342,7 @@ struct add {
   struct buf rec, key, k2, tmp, lc, scratch, other;
   struct evk_ents ents;
   struct evk_map *acc;             /* counters of event_add_many, or 0 */
+  struct evk_map *done;            /* keys event_add_many saw to, or 0 */
 };
 
 static void add_free(struct add *a)
@@ -383,12 +384,26 @@ int evk_addr_other(struct buf *k, const char *tenant, const char *comp, int type
   return 0;
 }
 
+/* 1 if key k of table was looked at (and made to exist) by an earlier
+   event of this event_add_many call, so need not be again; 0 (noted now). */
+static int seen(struct add *a, const char *table, const struct buf *k)
+{
+  int created;
+  buf_trunc(&a->lc, 0);
+  if (!a->done) return 0;
+  if (buf_addz(&a->lc, table) == -1 || buf_add(&a->lc, k->s, k->len) == -1
+      || !evk_map_get(a->done, a->lc.s, a->lc.len, &created))
+    return -1;
+  return !created;
+}
+
 static int add_address(struct tbl *t, struct tbl_txn *x, struct add *a, const char *tenant,
                        const char *comp, const char *rcpt, const char *domain)
 {
   size_t i, last = evk_addr_positions(rcpt);
   int r;
   if (evk_addr_key(&a->k2, tenant, comp, rcpt, 0) == -1) return -1;
+  if ((r = seen(a, EVT_ADDR, &a->k2)) != 0) return r == 1 ? 0 : -1;
   r = tbl_get(t, x, EVT_ADDR, a->k2.s, a->k2.len, &a->tmp);
   if (r != 1) return r;            /* known already (0), or -1 */
   for (i = 0; i < last; i++) {
@@ -568,6 +583,7 @@ static int add(struct tbl *t, struct tbl_txn *x, const struct event *in, struct 
   /* Message-ID to our id: once per message. */
   r = evk_midkey(&a->k2, &e);
   if (r == -1) return -1;
+  if (r == 0 && (r = seen(a, EVT_MID, &a->k2)) == -1) return -1;
   if (r == 0) {
     r = tbl_get(t, x, EVT_MID, a->k2.s, a->k2.len, &a->tmp);
     if (r == -1 || (r == 1 && tbl_put(t, x, EVT_MID, a->k2.s, a->k2.len, "", 0) == -1))
@@ -602,7 +618,7 @@ static int cmpkey(const void *pa, const void *pb)
 static int add_all(struct tbl *t, struct tbl_txn *x, const struct event *e, size_t n,
                    struct add *a)
 {
-  struct evk_map acc;
+  struct evk_map acc, done;
   struct evk_slot **rows = 0;
   size_t i, k = 0;
   int r = 0;
@@ -611,9 +627,13 @@ static int add_all(struct tbl *t, struct tbl_txn *x, const struct event *e, size
     return add(t, x, e, a);
   }
   evk_map_init(&acc, sizeof(struct event_counts));
+  evk_map_init(&done, 1);
   a->acc = &acc;
+  a->done = &done;
   for (i = 0; i < n && r == 0; i++) r = add(t, x, &e[i], a);
   a->acc = 0;
+  a->done = 0;
+  evk_map_free(&done);
   if (r == 0 && acc.n && !(rows = calloc(acc.n, sizeof *rows))) r = -1;
   if (r == 0) {
     /* In key order: writers that share rows take their locks in one order. */

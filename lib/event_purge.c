@@ -233,7 +233,8 @@ int event_purge(struct tbl *t, const char *tenant, const char *comp, long long b
     res = *out;
     if (tbl_begin(t, &x) == -1) goto out;
     if (purge_tx(t, x, tenant, comp, &p, &w, &res) == 0) {
-      if (tbl_commit(x) == -1) goto out;
+      /* Not durable at once: a purge lost to a crash is simply done again. */
+      if (tbl_commit_lazy(x) == -1) goto out;
       r = 0;
       break;
     }
@@ -367,7 +368,7 @@ int event_stat_purge(struct tbl *t, const char *tenant, int kind, long long befo
       i += kn;
     }
     if (r == 0) {
-      r = tbl_commit(x);
+      r = tbl_commit_lazy(x);
       break;
     }
     tbl_abort(x);

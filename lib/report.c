@@ -283,8 +283,9 @@ static int plan(struct tbl *t, struct list *l, struct names *comps, struct event
     int many = 0;
     for (i = 0, c = comps->all.s; i < comps->n && !many; i++, c += strlen(c) + 1) {
       l->comp = c;
-      r = event_addr_find(t, q->tenant, c, q->rcpt, REPORT_ADDR_MAX - l->naddrs, addr_one,
-                          domain_one, l);
+      size_t max = q->addr_max ? q->addr_max : REPORT_ADDR_MAX;
+      r = event_addr_find(t, q->tenant, c, q->rcpt, max > l->naddrs ? max - l->naddrs : 0,
+                          addr_one, domain_one, l);
       if (r == -1) return -1;
       many = r == 1;
     }

@@ -63,6 +63,7 @@ struct report_query {
   unsigned full;                  /* REPORT_FULL_*: substring otherwise */
   size_t page, rows;              /* p and r; rows 0: every match, no paging */
   int oldest_first;               /* newest first otherwise */
+  size_t addr_max;                /* 0: REPORT_ADDR_MAX (tests set others) */
 };
 
 /* How a list was found, for diagnostics and the benchmark. */

@@ -60,6 +60,33 @@ static void ipstr(const struct sockaddr_storage *ss, char *out, size_t n)
 int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
                   int connect_timeout)
 {
+  return smtpc_connect_from(c, sa, salen, 0, connect_timeout);
+}
+
+/* Bind fd to the address local (text) when it is of family af. */
+static int bind_local(int fd, int af, const char *local)
+{
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+  if (!local || !*local) return 0;
+  if (af == AF_INET) {
+    memset(&in4, 0, sizeof in4);
+    in4.sin_family = AF_INET;
+    if (inet_pton(AF_INET, local, &in4.sin_addr) != 1) return 0;
+    return bind(fd, (struct sockaddr *)&in4, sizeof in4);
+  }
+  if (af == AF_INET6) {
+    memset(&in6, 0, sizeof in6);
+    in6.sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, local, &in6.sin6_addr) != 1) return 0;
+    return bind(fd, (struct sockaddr *)&in6, sizeof in6);
+  }
+  return 0;
+}
+
+int smtpc_connect_from(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
+                       const char *local, int connect_timeout)
+{
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   int fd, err = 0, e;
@@ -67,6 +94,8 @@ int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
   long long deadline = now_ms() + 1000LL * (connect_timeout > 0 ? connect_timeout : 30);
   fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd == -1) return -1;
+  /* The sending IP (bind before connect); the port stays the kernel's. */
+  if (bind_local(fd, sa->sa_family, local) == -1) goto fail;
   if (connect(fd, sa, salen) == -1) {
     if (errno != EINPROGRESS) goto fail;
     if (wait_fd(fd, POLLOUT, deadline) == -1) goto fail;

@@ -44,6 +44,11 @@ void smtpc_init(struct smtpc *c, int timeout);
    ECONNREFUSED, ...).  Fills local_ip and remote_ip. */
 int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
                   int connect_timeout);
+/* The same from the local address local (IPv4 or IPv6 text, bound before
+   connecting: a sending IP); local 0, or of another family than sa: the
+   kernel's choice.  A local address that is not ours fails (EADDRNOTAVAIL). */
+int smtpc_connect_from(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
+                       const char *local, int connect_timeout);
 /* Read one whole reply into c->reply; its code, or -1. */
 int smtpc_reply(struct smtpc *c);
 /* Write p[0..n) (no CRLF added).  0 or -1. */

@@ -406,16 +406,26 @@ int tbl_begin(struct tbl *t, struct tbl_txn **xp)
   return 0;
 }
 
-int tbl_commit(struct tbl_txn *x)
+static int commit(struct tbl_txn *x, u_int32_t flags)
 {
   struct tbl *t = x->t;
   int r;
   unlink_txn(x);
   enter(t);
-  r = x->txn->commit(x->txn, 0);       /* the handle is gone even on error */
+  r = x->txn->commit(x->txn, flags);   /* the handle is gone even on error */
   leave(t);
   free(x);
   return r ? fail(r) : 0;
+}
+
+int tbl_commit(struct tbl_txn *x)
+{
+  return commit(x, 0);
+}
+
+int tbl_commit_lazy(struct tbl_txn *x)
+{
+  return commit(x, DB_TXN_NOSYNC);
 }
 
 void tbl_abort(struct tbl_txn *x)

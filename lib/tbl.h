@@ -31,6 +31,10 @@ void tbl_set_stuck(struct tbl *t, unsigned seconds);
 
 int tbl_begin(struct tbl *t, struct tbl_txn **x);
 int tbl_commit(struct tbl_txn *x);          /* durable (log fsynced) on 0 */
+/* Committed (atomic, visible, recovered in order) but not yet durable: the
+   log reaches the disk with a later durable commit or a checkpoint.  For
+   work that is redone if a crash loses it (purges). */
+int tbl_commit_lazy(struct tbl_txn *x);
 void tbl_abort(struct tbl_txn *x);
 
 /* x may be 0: the operation is then its own transaction.

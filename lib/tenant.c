@@ -656,13 +656,66 @@ static int snap_user(void *ctx, const void *k, size_t kn, const void *v, size_t 
   return 0;
 }
 
+/* "received TENANT COMP MODE": the Received header mode of a composition
+   (setting "received", doc/settings.md), for smtp-recv. */
+static int snap_received(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
+{
+  struct buf *out = ctx;
+  const char *p = k, *end = p + kn, *z1, *z2;
+  size_t i;
+  z1 = memchr(p, 0, kn);
+  if (!z1) return 0;
+  z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+  if (!z2 || (size_t)(end - z2 - 1) != 8 || memcmp(z2 + 1, "received", 8)) return 0;
+  for (i = 0; i < vn; i++)
+    if (((const char *)v)[i] < 'a' || ((const char *)v)[i] > 'z') {
+      if (((const char *)v)[i] != '-') return 0;
+    }
+  if (buf_adds(out, "received\t") == -1 || buf_add(out, p, (size_t)(z1 - p)) == -1
+      || buf_addc(out, '\t') == -1 || buf_add(out, z1 + 1, (size_t)(z2 - z1 - 1)) == -1
+      || buf_addc(out, '\t') == -1 || buf_add(out, v, vn) == -1 || buf_addc(out, '\n') == -1)
+    return -1;
+  return 0;
+}
+
+/* "bounce TENANT COMP DOMAIN": the bounce domain of a composition
+   (setting "bounce_domain", doc/bounces.md), for the receiving server. */
+static int snap_bounce(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
+{
+  struct buf *out = ctx;
+  const char *p = k, *end = p + kn, *z1, *z2;
+  size_t i;
+  z1 = memchr(p, 0, kn);
+  if (!z1) return 0;
+  z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+  if (!z2 || (size_t)(end - z2 - 1) != 13 || memcmp(z2 + 1, "bounce_domain", 13)) return 0;
+  if (vn == 0 || vn > DOMAIN_MAX) return 0;
+  for (i = 0; i < vn; i++) {
+    char c = ((const char *)v)[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+          || c == '.' || c == '-' || c == '_'))
+      return 0;
+  }
+  if (buf_adds(out, "bounce\t") == -1 || buf_add(out, p, (size_t)(z1 - p)) == -1
+      || buf_addc(out, '\t') == -1 || buf_add(out, z1 + 1, (size_t)(z2 - z1 - 1)) == -1
+      || buf_addc(out, '\t') == -1)
+    return -1;
+  for (i = 0; i < vn; i++) {
+    char c = ((const char *)v)[i];
+    if (buf_addc(out, (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) == -1) return -1;
+  }
+  return buf_addc(out, '\n');
+}
+
 static int snap_tx(struct tbl *t, struct tbl_txn *x, void *ctx)
 {
   struct buf *out = ctx;
   buf_trunc(out, 0);
   if (buf_adds(out, "# access snapshot: written by cmcctl from db/; do not edit\n") == -1
       || tbl_walk(t, x, "net", 0, 0, 0, snap_net, out) != 0
-      || tbl_walk(t, x, "user", 0, 0, 0, snap_user, out) != 0)
+      || tbl_walk(t, x, "user", 0, 0, 0, snap_user, out) != 0
+      || tbl_walk(t, x, "setting", 0, 0, 0, snap_received, out) != 0
+      || tbl_walk(t, x, "setting", 0, 0, 0, snap_bounce, out) != 0)
     return -1;
   return 0;
 }
@@ -699,12 +752,24 @@ struct auser {
   const char *name, *tenant, *comp, *hash;
 };
 
+struct arcvd {
+  const char *tenant, *comp, *mode;
+};
+
+struct abounce {
+  const char *tenant, *comp, *domain;
+};
+
 struct access {
   struct buf text;
   struct anet *nets;
   size_t nnets;
   struct auser *users;
   size_t nusers;
+  struct arcvd *rcvd;
+  size_t nrcvd;
+  struct abounce *bounce;
+  size_t nbounce;
 };
 
 static int user_cmp(const void *a, const void *b)
@@ -743,7 +808,7 @@ static int grow(void **p, size_t n, size_t *cap, size_t size)
 static int parse(struct access *a)
 {
   char *p, *end;
-  size_t capn = 0, capu = 0;
+  size_t capn = 0, capu = 0, capr = 0, capb = 0;
   if (!a->text.len) return 0;
   p = a->text.s;
   end = p + a->text.len;
@@ -774,6 +839,22 @@ static int parse(struct access *a)
         u->tenant = f[2];
         u->comp = f[3];
         u->hash = f[4];
+      } else if (!strcmp(f[0], "received")) {
+        struct arcvd *x;
+        if (n != 4 || !tenant_name_ok(f[1]) || !tenant_comp_ok(f[2])) return errno = EINVAL, -1;
+        if (grow((void **)&a->rcvd, a->nrcvd, &capr, sizeof *a->rcvd) == -1) return -1;
+        x = &a->rcvd[a->nrcvd++];
+        x->tenant = f[1];
+        x->comp = f[2];
+        x->mode = f[3];
+      } else if (!strcmp(f[0], "bounce")) {
+        struct abounce *x;
+        if (n != 4 || !tenant_name_ok(f[1]) || !tenant_comp_ok(f[2]) || !*f[3]) return errno = EINVAL, -1;
+        if (grow((void **)&a->bounce, a->nbounce, &capb, sizeof *a->bounce) == -1) return -1;
+        x = &a->bounce[a->nbounce++];
+        x->tenant = f[1];
+        x->comp = f[2];
+        x->domain = f[3];
       }
       /* other record types are for later readers: ignored */
     }
@@ -807,6 +888,8 @@ void access_free(struct access *a)
   buf_free(&a->text);
   free(a->nets);
   free(a->users);
+  free(a->rcvd);
+  free(a->bounce);
   free(a);
   errno = e;
 }
@@ -843,4 +926,28 @@ int access_by_user(const struct access *a, const char *user, const char *passwor
   if (tenant) *tenant = u->tenant;
   if (comp) *comp = u->comp;
   return 1;
+}
+
+const char *access_received(const struct access *a, const char *tenant, const char *comp)
+{
+  size_t i;
+  if (!a || !tenant || !comp) return 0;
+  for (i = 0; i < a->nrcvd; i++)
+    if (!strcmp(a->rcvd[i].tenant, tenant) && !strcmp(a->rcvd[i].comp, comp)) return a->rcvd[i].mode;
+  return 0;
+}
+
+int access_bounce(const struct access *a, const char *domain, const char **tenant,
+                  const char **comp)
+{
+  size_t i;
+  int n = 0;
+  if (!a || !domain) return 0;
+  for (i = 0; i < a->nbounce; i++)
+    if (!strcasecmp(a->bounce[i].domain, domain)) {
+      if (!n && tenant) *tenant = a->bounce[i].tenant;
+      if (!n && comp) *comp = a->bounce[i].comp;
+      n++;
+    }
+  return n;
 }

@@ -81,4 +81,13 @@ int access_by_ip(const struct access *a, const char *ip, const char **tenant, co
    work whether or not the user exists). */
 int access_by_user(const struct access *a, const char *user, const char *password,
                    const char **tenant, const char **comp);
+/* The Received header mode of tenant/comp (setting "received":
+   "abbreviated", "normal", "none", "delete-all"), or 0 when not set.
+   Snapshot record: received TENANT COMPOSITION MODE. */
+const char *access_received(const struct access *a, const char *tenant, const char *comp);
+/* The number of compositions whose bounce domain (setting "bounce_domain")
+   is domain (case ignored), the first one's names in *tenant, *comp (may
+   be 0).  Snapshot record: bounce TENANT COMPOSITION DOMAIN. */
+int access_bounce(const struct access *a, const char *domain, const char **tenant,
+                  const char **comp);
 #endif

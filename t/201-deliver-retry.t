@@ -1,6 +1,7 @@
 #!/bin/sh
 # deliver: per-recipient outcomes.  5xx at RCPT or after DATA fails the
-# recipient (status 99); 4xx at RCPT or after DATA and a dropped connection
+# recipient with the status the classification rules give (2 user unknown,
+# 5 mailbox full, 99 unknown); 4xx at RCPT or after DATA and a dropped connection
 # defer it and it is retried on the schedule until the retry period ends,
 # then it fails with status 3 and the last reply; a recipient deferred once
 # succeeds when the server later takes it; the tenant's retry settings beat
@@ -37,10 +38,10 @@ evr() { cmcctl events "$1" "$2" | cut -f2,3,4,6; }       # ... and the reply
 has() { cmcctl events "$1" "$2" | cut -f2-4 | grep -q "$3"; }
 
 wait_for 30 has acme "$id_rej" failed
-like "$(evr acme "$id_rej")" "*failed	99	reject@a.test	550 5.1.1 user unknown" "RCPT 5xx: failed, status 99, with the reply"
+like "$(evr acme "$id_rej")" "*failed	2	reject@a.test	550 5.1.1 user unknown" "RCPT 5xx: failed, status 2 (user unknown), with the reply"
 wait_for 30 has acme "$id_mix" "succeeded	0	ok@a.test"
 like "$(ev acme "$id_mix")" "*succeeded	0	ok@a.test*" "mixed message: the good recipient succeeds"
-like "$(ev acme "$id_mix")" "*failed	99	full@a.test*" "mixed message: the 552 one fails"
+like "$(ev acme "$id_mix")" "*failed	5	full@a.test*" "mixed message: the 552 one fails, status 5 (mailbox full)"
 like "$(ev acme "$id_mix")" "*deferred	0	defer2@a.test*" "mixed message: the 451 one is deferred"
 wait_for 30 has beta "$id_stay" "succeeded	0	okb@b.test"
 like "$(ev beta "$id_stay")" "*deferred	0	later2@b.test*" "another mixed message: one succeeded, one deferred"

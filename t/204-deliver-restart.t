@@ -39,7 +39,7 @@ wait_for 30 spool_empty
 ok $? "after the restart every message is delivered"
 is "$(count "$id1" queued),$(count "$id2" queued)" "1,2" "no second queued event for the message found in new/ with its state"
 is "$(count "$id1" succeeded),$(count "$id2" succeeded)" "1,2" "each recipient succeeded once"
-is "$(ls "$TMPD/s/new" | wc -l)" 2 "two messages at the server"
+is "$(ls "$TMPD/s/new" | wc -l)" 3 "three copies at the server (one per recipient)"
 grep -q 'warning\|fatal' "$TMPD/deliver2.err"
 ok $((!$?)) "no warnings on the way"
 
