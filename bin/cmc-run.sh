@@ -21,7 +21,7 @@ cat <<BANNER
 
   SMTP relay      127.0.0.1:$CMC_SMTP_PORT  (STARTTLS; relay allowed from 127.0.0.1)
   SMTP AUTH       user demo, password $(cat "$CMC_HOME/etc/demo-password")  (after STARTTLS)
-  Bounce server   127.0.0.1:$CMC_MX_PORT
+  Bounce server   $CMC_MX_ADDR:$CMC_MX_PORT  (smtp-recv -m: mail for return.TENANT.$CMC_HOSTNAME)
   Demo domain     mail to anything@example.test lands in $CMC_HOME/sink/new
   Logs            $CMC_HOME/log/<service>/current
   Message events  $CMC_BIN/cmcctl events demo <id>

@@ -26,11 +26,13 @@
 #include "classify.h"
 #include "die.h"
 #include "dns.h"
+#include "dqbounce.h"
 #include "dqdb.h"
 #include "dq.h"
 #include "dqprep.h"
 #include "dqsched.h"
 #include "dqwork.h"
+#include "dsetunsub.h"
 #include "home.h"
 #include "io.h"
 #include "smtpc.h"
@@ -57,7 +59,8 @@ struct worker {
 static struct dqsched q;             /* messages, db, configuration */
 static struct dqwork_cfg wcfg;
 static struct dqprep_env penv;       /* VERP secret, host name: for the workers */
-static struct verp_key verpkey;
+static struct verp_key verpkey, unsubkey;
+static struct dqbounce bq;           /* late bounces: spool/bounce (lib/dqbounce.h) */
 static struct classify *cls;         /* reply rules, loaded once, shared by the workers */
 static struct worker **workers;
 static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
@@ -299,6 +302,13 @@ static void verp_load(const char *home)
     if (errno != ENOENT || verp_key_create(p) == -1 || verp_key_load(&verpkey, p) == -1)
       die_sys(EXIT_TEMP, "unable to read the VERP secret ", p);
   }
+  /* The unsubscribe secret, if the installation has one: mail to
+     unsubscribe@BOUNCE-DOMAIN is checked with it. */
+  if (home_path(p, sizeof p, home, DSETUNSUB_SECRET) == -1) die(EXIT_PERM, "CMC_HOME is too long", 0);
+  if (verp_key_load(&unsubkey, p) == -1) {
+    if (errno != ENOENT) warn_sys("unable to read ", p);
+    unsubkey.n = 0;
+  }
 }
 
 static void log_line(const char *line) { fprintf(stderr, "%s\n", line); }
@@ -379,6 +389,8 @@ int main(int argc, char **argv)
   q.period = (long long)envnum("CMC_RETRY_PERIOD", DQ_RETRY_PERIOD_DEFAULT, 0, 10u * 365 * 86400);
   q.interval = (long long)envnum("CMC_RETRY_INTERVAL", DQ_RETRY_INTERVAL_DEFAULT, 1, 86400);
   if (dqdb_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
+  if (dqbounce_init(&bq, &q, cls, &verpkey, unsubkey.n ? &unsubkey : 0) == -1)
+    die_sys(EXIT_TEMP, "unable to set up bounce handling in ", spooldir);
   fprintf(stderr, "start maxprocs=%zu maxconn=%zu\n", maxprocs, maxconn);
 
   for (;;) {
@@ -393,6 +405,10 @@ int main(int argc, char **argv)
         if (got == -1) die_sys(EXIT_TEMP, "unable to take new mail", 0);
         if (got > 0) dirty = 1;
         next_scan = now + SCAN_INTERVAL;
+        /* Bounces the pickup moved to bounce/ (and any left there). */
+        got = dqbounce_run(&bq);
+        if (got == -1) warn_sys("unable to handle bounces (they stay in bounce/)", 0);
+        if (got == DQBOUNCE_BATCH) next_scan = now;
       }
       /* Planning walks the whole queue: only when it can change something. */
       if ((dirty || (next_due && now >= next_due)) && nworkers < maxprocs) {
@@ -432,6 +448,7 @@ int main(int argc, char **argv)
   }
   dqdb_close(&q);
   smtpc_tls_ctx_free(wcfg.tls_ctx);
+  dqbounce_free(&bq);
   classify_free(cls);
   free(workers);
   fprintf(stderr, "stop\n");

@@ -32,6 +32,7 @@
 #include "home.h"
 #include "inject.h"
 #include "injectp.h"
+#include "injectsync.h"
 #include "io.h"
 #include "spool.h"
 
@@ -189,6 +190,8 @@ struct conn {
 static struct conn *conns;
 static struct pollfd *pfd;
 static size_t nconn, maxconn;
+static struct injectsync isync;        /* the files of a group are synced together */
+static int *gfd, *gerr;
 static int sigpipe[2] = { -1, -1 };
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -322,17 +325,23 @@ static int conn_input(size_t i)
   return 0;
 }
 
-/* Sync, link, sync new/ once, answer.  The commit of every message in
-   the group is that one fsync of new/: no id is sent before it returned. */
+/* Sync the files (together), link them, sync new/ once, answer.  The
+   commit of every message in the group is that one fsync of new/: no id
+   is sent before it returned, and no file is linked before its own sync
+   returned, so new/ never holds a file that is not whole on disk. */
 static void commit_round(void)
 {
-  size_t i, n = 0, ok = 0;
+  size_t i, n = 0, k, ok = 0;
   int dir_ok;
-  for (i = 0; i < nconn; i++) {
+  for (i = 0; i < nconn; i++)
+    if (conns[i].state == C_READY) gfd[n++] = conns[i].j.fd;
+  if (!n) return;
+  injectsync_files(&isync, gfd, gerr, n);
+  for (i = 0, k = 0; i < nconn; i++) {
     struct conn *c = &conns[i];
     if (c->state != C_READY) continue;
-    n++;
-    if (inject_sync(&c->j) == -1 || inject_link(&c->j) == -1) {
+    errno = gerr[k++];
+    if (errno || inject_close(&c->j) == -1 || inject_link(&c->j) == -1) {
       warn_sys("unable to sync or link ", c->j.tmpname);
       inject_abort(&c->j);
       c->state = -1;                   /* failed: answered below */
@@ -340,7 +349,6 @@ static void commit_round(void)
     }
     ok++;
   }
-  if (!n) return;
   dir_ok = ok ? fsync_at(dirfd, "new") == 0 : 0;
   if (ok && !dir_ok) warn_sys("unable to sync ", "new/");
   /* From here on, for dir_ok, every linked message is committed. */
@@ -452,8 +460,10 @@ static int serve(const char *home)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  if (!(conns = calloc(maxconn, sizeof *conns)) || !(pfd = calloc(maxconn + 2, sizeof *pfd)))
+  if (!(conns = calloc(maxconn, sizeof *conns)) || !(pfd = calloc(maxconn + 2, sizeof *pfd))
+      || !(gfd = calloc(maxconn, sizeof *gfd)) || !(gerr = calloc(maxconn, sizeof *gerr)))
     die_sys(EXIT_TEMP, "unable to allocate memory", 0);
+  injectsync_init(&isync, maxconn < 256 ? (unsigned)maxconn : 256);
   if (pipe(sigpipe) == -1 || fd_cloexec(sigpipe[0]) == -1 || fd_cloexec(sigpipe[1]) == -1
       || fd_nonblock(sigpipe[0], 1) == -1 || fd_nonblock(sigpipe[1], 1) == -1)
     die_sys(EXIT_TEMP, "unable to make a pipe", 0);
@@ -461,7 +471,8 @@ static int serve(const char *home)
   signal(SIGINT, on_signal);
   signal(SIGHUP, on_signal);
   lfd = listen_on(home, sockpath, sizeof sockpath);
-  event("start sock=%s maxconn=%zu", sockpath, maxconn);
+  event("start sock=%s maxconn=%zu sync=%s", sockpath, maxconn,
+        injectsync_is_parallel(&isync) ? "together" : "one-by-one");
   for (;;) {
     size_t np = 0, base, nready = 0;
     time_t now;

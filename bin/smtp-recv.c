@@ -5,7 +5,10 @@
    Relays for a tenant's IP ranges or SMTP AUTH users (after STARTTLS), as
    the snapshot $CMC_HOME/etc/access says; hands each message to
    queue-inject (its server's socket, or a queue-inject run for it:
-   lib/injectc.h) and answers 250 only once queue-inject says it is durable.  Events on fd 2.  Exit 0 when the
+   lib/injectc.h) and answers 250 only once queue-inject says it is durable.
+   With -m, the receiving server for bounces (on CMC_MX_PORT): mail only
+   for the tenants' bounce domains, no AUTH, handed on marked "O bounce"
+   for deliver to read (doc/bounces.md).  Events on fd 2.  Exit 0 when the
    session ends, 111 when it could not be served, 100 on bad usage.
    doc/programs/smtp-recv.md has the replies, limits and knobs. */
 #include <errno.h>
@@ -36,17 +39,18 @@
 #include "spool.h"
 #include "tenant.h"
 #include "tls.h"
+#include "verp.h"
 
-#define USAGE "usage: smtp-recv [-l addr:port]"
+#define USAGE "usage: smtp-recv [-m] [-l addr:port]"
 #define ERRORS_MAX 20                 /* bad commands before we hang up */
 #define INJECT_TIMEOUT 600            /* queue-inject's answer: RFC 5321 4.5.3.2.6 */
 #define CHILD_MAX_USE 100             /* -l: sessions per child, as Postfix's max_use */
 #define CHILD_MAX_IDLE 100            /* -l: seconds a child waits for a session */
 #define PATH_MAX_ 4096
 
-/* Whose mail a session may hand on.  XXX: the receiving server for
-   bounces (-m, on CMC_MX_PORT) comes with its issue as a second mode. */
-enum mode { MODE_RELAY };
+/* Whose mail a session may hand on: a tenant's, to anywhere (relay), or
+   anybody's, to a bounce domain (-m: the receiving server). */
+enum mode { MODE_RELAY, MODE_MX };
 
 static struct {
   enum mode mode;
@@ -76,6 +80,8 @@ static struct {                       /* the session */
 
 static struct {                       /* the mail transaction */
   int has_mail, rcpt_tried, is_8bitmime, is_smtputf8;
+  const char *mx_tenant, *mx_comp;    /* -m: whose bounce domain the first recipient is on */
+  char mx_name[TENANT_NAME_MAX + 1];
   struct buf sender;
   char **rcpt;
   size_t nrcpt;
@@ -162,6 +168,7 @@ static void tx_reset(void)
   for (i = 0; i < tx.nrcpt; i++) free(tx.rcpt[i]);
   tx.nrcpt = 0;
   tx.has_mail = tx.rcpt_tried = tx.is_8bitmime = tx.is_smtputf8 = 0;
+  tx.mx_tenant = tx.mx_comp = 0;
   buf_trunc(&tx.sender, 0);
 }
 
@@ -170,6 +177,64 @@ static int may_relay(void)
 {
   switch (cf.mode) {
   case MODE_RELAY: return s.tenant != 0;
+  case MODE_MX: return 0;             /* mx_rcpt() decides, per recipient */
+  }
+  return 0;
+}
+
+/* -m: whose bounce domain is domain?  A composition's setting
+   bounce_domain (the snapshot's bounce lines), else the default
+   return.TENANT.HOSTNAME (the name goes to name).  1 with *tenant, *comp
+   set, or 0. */
+static int bounce_domain(const char *domain, const char **tenant, const char **comp,
+                         char name[TENANT_NAME_MAX + 1])
+{
+  size_t hl = strlen(cf.host), dl = strlen(domain), tl;
+  if (access_bounce(s.acc, domain, tenant, comp) > 0) return 1;
+  if (dl < 7 + 2 + hl || strncasecmp(domain, "return.", 7) || domain[dl - hl - 1] != '.'
+      || strcasecmp(domain + dl - hl, cf.host))
+    return 0;
+  tl = dl - hl - 1 - 7;
+  if (tl > TENANT_NAME_MAX) return 0;
+  memcpy(name, domain + 7, tl);
+  name[tl] = 0;
+  for (dl = 0; dl < tl; dl++)
+    if (name[dl] >= 'A' && name[dl] <= 'Z') name[dl] = (char)(name[dl] - 'A' + 'a');
+  if (!tenant_name_ok(name)) return 0;
+  *tenant = name;
+  *comp = "default";
+  return 1;
+}
+
+/* -m: may addr be a recipient?  0 yes; else the refusal.  Local parts
+   taken: VERP addresses (their MAC is deliver's to check: this process
+   holds no secret), postmaster, abuse, and unsubscribe (RFC 8058 mailto). */
+static const char *mx_rcpt(const char *addr)
+{
+  static char r[512];
+  char id[VERP_ID_MAX + 1], mac[VERP_MAC_LEN + 1], name[TENANT_NAME_MAX + 1];
+  const char *dom, *at = strrchr(addr, '@'), *t, *c;
+  size_t ll;
+  if (!at || !bounce_domain(at + 1, &t, &c, name)) {
+    snprintf(r, sizeof r, "554 5.7.1 <%.400s>: Relay access denied", addr);
+    return r;
+  }
+  ll = (size_t)(at - addr);
+  if (verp_parse(addr, id, mac, &dom) == -1
+      && !(ll == 10 && !strncasecmp(addr, "postmaster", 10))
+      && !(ll == 5 && !strncasecmp(addr, "abuse", 5))
+      && !(ll == 11 && !strncasecmp(addr, "unsubscribe", 11))) {
+    snprintf(r, sizeof r, "550 5.1.1 <%.400s>: Recipient address rejected: User unknown", addr);
+    return r;
+  }
+  /* The envelope carries one tenant: the first recipient's. */
+  if (!tx.mx_tenant) {
+    if (t == name) {
+      memcpy(tx.mx_name, name, sizeof tx.mx_name);
+      t = tx.mx_name;
+    }
+    tx.mx_tenant = t;
+    tx.mx_comp = c;
   }
   return 0;
 }
@@ -193,7 +258,7 @@ static void do_helo(const struct smtpd_cmd *c, int is_esmtp)
   if (buf_printf(&scratch, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
                  "250-SMTPUTF8\r\n%s%s250 ENHANCEDSTATUSCODES\r\n", cf.host, cf.maxsize,
                  s.can_tls && !s.is_tls ? "250-STARTTLS\r\n" : "",
-                 s.is_tls ? "250-AUTH PLAIN LOGIN\r\n" : "") == -1)
+                 s.is_tls && cf.mode == MODE_RELAY ? "250-AUTH PLAIN LOGIN\r\n" : "") == -1)
     die_sys(EXIT_TEMP, "unable to allocate", 0);
   out(scratch.s);
 }
@@ -231,7 +296,10 @@ static void do_rcpt(const struct smtpd_cmd *c)
     refuse(smtpd_path_reply(r, 0));
     return;
   }
-  if (!may_relay()) {
+  if (cf.mode == MODE_MX) {
+    const char *no = mx_rcpt(pa.addr.s);
+    if (no) { refuse(no); return; }
+  } else if (!may_relay()) {
     buf_trunc(&scratch, 0);
     /* A reply line has at most 512 bytes (RFC 5321 4.5.3.1.5). */
     if (buf_printf(&scratch, "554 5.7.1 <%.400s>: Relay access denied", pa.addr.s) == -1)
@@ -258,8 +326,9 @@ static int inject_begin(void)
 {
   struct envelope e;
   memset(&e, 0, sizeof e);
-  e.tenant = s.tenant;
-  e.composition = s.comp;
+  e.tenant = cf.mode == MODE_MX ? tx.mx_tenant : s.tenant;
+  e.composition = cf.mode == MODE_MX ? tx.mx_comp : s.comp;
+  e.is_bounce = cf.mode == MODE_MX;
   e.client_ip = *cf.ip ? cf.ip : 0;
   e.user = s.is_auth ? s.user : 0;
   e.helo = s.helo.s;
@@ -355,8 +424,12 @@ static void do_data(const struct smtpd_cmd *c)
       die_sys(EXIT_TEMP, "unable to allocate", 0);
     reply(scratch.s);
     s.nmsg++;
-    event("accepted id=%s tenant=%s comp=%s ip=%s user=%s rcpts=%zu size=%llu",
-          id, s.tenant, s.comp, cf.ip, s.is_auth ? s.user : "", tx.nrcpt, d.size);
+    if (cf.mode == MODE_MX)
+      event("accepted id=%s bounce=1 tenant=%s comp=%s ip=%s rcpts=%zu size=%llu",
+            id, tx.mx_tenant, tx.mx_comp, cf.ip, tx.nrcpt, d.size);
+    else
+      event("accepted id=%s tenant=%s comp=%s ip=%s user=%s rcpts=%zu size=%llu",
+            id, s.tenant, s.comp, cf.ip, s.is_auth ? s.user : "", tx.nrcpt, d.size);
   } else if (code == EXIT_PERM) {
     event("inject refused why=\"%s\"", ic.why);
     refuse_("554 5.6.0 Message refused", 0);
@@ -405,6 +478,7 @@ static void do_auth(const struct smtpd_cmd *c)
   const char *ir = 0, *user = 0, *pass = 0, *tenant, *comp;
   size_t mlen = 0, irlen = 0;
   int is_plain;
+  if (cf.mode == MODE_MX) { refuse("503 5.5.1 Error: authentication not enabled"); return; }
   if (!s.is_esmtp) { refuse("503 5.5.1 Error: send EHLO first"); return; }
   if (!s.is_tls) { refuse("538 5.7.11 Encryption required for requested authentication mechanism"); return; }
   if (s.is_auth) { refuse("503 5.5.1 Error: already authenticated"); return; }
@@ -529,7 +603,7 @@ static unsigned long long knob(const char *name, unsigned long long def,
 static _Noreturn void session(void)
 {
   const char *t, *cm;
-  if (*cf.ip && access_by_ip(s.acc, cf.ip, &t, &cm) == 1) {
+  if (cf.mode == MODE_RELAY && *cf.ip && access_by_ip(s.acc, cf.ip, &t, &cm) == 1) {
     s.ip_tenant = s.tenant = t;
     s.ip_comp = s.comp = cm;
     event("client ip=%s tenant=%s comp=%s", cf.ip, t, cm);
@@ -654,14 +728,15 @@ int main(int argc, char **argv)
   const char *home, *v, *t, *listen_on = 0;
   int opt;
   prog = "smtp-recv";
-  while ((opt = getopt(argc, argv, "l:")) != -1) {
+  cf.mode = MODE_RELAY;
+  while ((opt = getopt(argc, argv, "l:m")) != -1) {
     switch (opt) {
     case 'l': listen_on = optarg; break;
+    case 'm': cf.mode = MODE_MX; break;
     default: die(EXIT_PERM, USAGE, 0);
     }
   }
-  if (optind != argc) die(EXIT_PERM, USAGE, 0);   /* the mode option (-m) comes with its issue */
-  cf.mode = MODE_RELAY;
+  if (optind != argc) die(EXIT_PERM, USAGE, 0);
   cf.is_listener = listen_on != 0;
   signal(SIGPIPE, SIG_IGN);
   if (!cf.is_listener) {
@@ -689,7 +764,7 @@ int main(int argc, char **argv)
   if (home_path(cf.cert, sizeof cf.cert, home, "etc/tls/cert.pem") == -1
       || home_path(cf.key, sizeof cf.key, home, "etc/tls/key.pem") == -1
       || home_path(cf.access, sizeof cf.access, home, "etc/access") == -1
-      || home_path(cf.slots, sizeof cf.slots, home, "run/smtp-slots") == -1
+      || home_path(cf.slots, sizeof cf.slots, home, cf.mode == MODE_MX ? "run/mx-slots" : "run/smtp-slots") == -1
       || home_path(cf.injsock, sizeof cf.injsock, home, "run/inject.sock") == -1
       || home_bin(cf.inject, sizeof cf.inject, getenv("CMC_BIN"), "queue-inject") == -1)
     unavailable("unable to make paths under ", home);

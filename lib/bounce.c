@@ -358,9 +358,11 @@ static void walk(struct bounce *b, const char *p, size_t n, int depth, const cha
     /* the returned message: only its To: is of use; never walked, so a
        message inside a message inside ... costs nothing */
     b->saw_orig = 1;
-    if (!encoded(e.cte)) take_orig_to(b, body, n);
-    else if (decode_body(b, body, n > 16384 ? 16384 : n, e.cte) == 0)
-      take_orig_to(b, b->dec.s, b->dec.len);    /* the header is at the start */
+    if (!b->hdr_n) {                  /* its To:, read only if needed */
+      b->hdr_p = body;
+      b->hdr_n = n;
+      memcpy(b->hdr_cte, e.cte, sizeof b->hdr_cte);
+    }
     if (!b->inner_n && strcmp(e.type, "text/rfc822-headers")) {
       b->inner_p = body;
       b->inner_n = n;
@@ -628,6 +630,8 @@ static void reset(struct bounce *b)
   b->text.len = b->dsn.len = b->inner.len = 0;
   b->inner_p = 0;
   b->inner_n = 0;
+  b->hdr_p = 0;
+  b->hdr_n = 0;
 }
 
 int bounce_parse(struct bounce *b, const char *p, size_t n)
@@ -723,6 +727,12 @@ int bounce_parse(struct bounce *b, const char *p, size_t n)
     return 0;
   }
   if (!b->nrcpt) inline_rcpt(b);
+  if (!b->nrcpt && !b->failed[0] && !b->orig_to[0] && b->hdr_n) {
+    /* the To: of the returned message, the last guess */
+    if (!encoded(b->hdr_cte)) take_orig_to(b, b->hdr_p, b->hdr_n);
+    else if (decode_body(b, b->hdr_p, b->hdr_n > 16384 ? 16384 : b->hdr_n, b->hdr_cte) == 0)
+      take_orig_to(b, b->dec.s, b->dec.len);    /* the header is at the start */
+  }
   if (!b->nrcpt && (b->failed[0] || b->orig_to[0])) {
     struct bounce_rcpt *r = rcpt_new(b);
     const char *a = b->failed[0] ? b->failed : b->orig_to;

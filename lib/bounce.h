@@ -22,7 +22,7 @@
 #define BOUNCE_TEXT_MAX  (256 * 1024)       /* human-readable report text kept */
 #define BOUNCE_ADDR_MAX  256
 #define BOUNCE_DIAG_MAX  2048
-#define BOUNCE_CTX_MAX   768
+#define BOUNCE_CTX_MAX   512
 
 /* What the message is (struct bounce.kind). */
 enum bounce_kind {
@@ -55,6 +55,9 @@ struct bounce {
   const char *inner_p;          /* the first message/rfc822 part, undecoded */
   size_t inner_n;
   char inner_cte[32];
+  const char *hdr_p;            /* the returned message or its header, undecoded */
+  size_t hdr_n;
+  char hdr_cte[32];
   int parts, is_report, is_feedback, saw_orig;
   char failed[BOUNCE_ADDR_MAX]; /* X-Failed-Recipients (first) */
   char failed_list[1024];       /* X-Failed-Recipients, lowercase */

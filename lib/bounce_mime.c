@@ -377,8 +377,10 @@ static int ascii(const char *cs, const char *p, size_t n)
 }
 
 /* Convert p[0..n) from cs, appending to out.  1 if every byte converted,
-   0 if some were kept as they were, -1 ENOMEM or no such charset. */
-static int convert(struct buf *out, struct mime_convs *cv, const char *cs, const char *p, size_t n)
+   0 if some were kept as they were (strict: stop at the first), -1
+   ENOMEM or no such charset. */
+static int convert(struct buf *out, struct mime_convs *cv, const char *cs, const char *p, size_t n,
+                   int strict)
 {
   iconv_t cd;
   char *in, *o;
@@ -397,8 +399,10 @@ static int convert(struct buf *out, struct mime_convs *cv, const char *cs, const
     out->len = (size_t)(o - out->s);
     if (r != (size_t)-1) break;
     if (errno == E2BIG) continue;
-    /* EILSEQ or EINVAL: keep the byte as it is and go on */
+    /* EILSEQ or EINVAL: keep the byte as it is and go on, unless only
+       asked whether it converts */
     clean = 0;
+    if (strict) break;
     out->s[out->len++] = *in == 0x1b ? '?' : *in;
     in++;
     inleft--;
@@ -430,7 +434,7 @@ int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const
     cs = "CP932";                   /* what Windows and carriers really send */
   else if (ieq(cs, strlen(cs), "iso-2022-jp"))
     cs = "ISO-2022-JP-3";           /* a superset that also takes JIS X 0213 */
-  r = convert(out, cv, cs, p, n);
+  r = convert(out, cv, cs, p, n, jp);
   if (r == 1) return 0;
   if (r == -1 && errno != EINVAL) return -1;
   if (jp) {
@@ -439,12 +443,12 @@ int mime_utf8(struct buf *out, struct mime_convs *cv, const char *charset, const
     int i;
     for (i = 0; alt[i]; i++) {
       buf_trunc(out, start);
-      if ((r = convert(out, cv, alt[i], p, n)) == 1) return 0;
+      if ((r = convert(out, cv, alt[i], p, n, 1)) == 1) return 0;
       if (r == -1 && errno != EINVAL) return -1;
     }
   }
   buf_trunc(out, start);
-  if (convert(out, cv, cs, p, n) == -1) {
+  if (convert(out, cv, cs, p, n, 0) == -1) {
     if (errno != EINVAL) return -1;
     buf_trunc(out, start);
     return buf_add(out, p, n);      /* unknown charset: the bytes as they are */

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include "dqbounce.h"
 #include "dqdb.h"
 #include "dqhdr.h"
 #include "envelope.h"
@@ -282,6 +283,15 @@ static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
       if (q->warn) q->warn("spool file has another id inside: ", fp, 0);
       mark_bad(q, names[i]);
       envelope_free(&e);
+      continue;
+    }
+    if (e.is_bounce) {
+      /* Mail the receiving server took: read as a bounce (dqbounce.h), never sent. */
+      envelope_free(&e);
+      if (!do_rename || dqbounce_take(q, names[i]) == -1) {
+        if (q->warn) q->warn("unable to move to bounce/: ", names[i], do_rename ? errno : EINVAL);
+        mark_bad(q, names[i]);
+      }
       continue;
     }
     m = dq_msg_new(names[i], e.tenant, e.composition, e.sender, e.client_ip, e.user,

@@ -10,10 +10,10 @@
 #include "dsetrun.h"
 #include "tenant.h"
 
-int dqprep_default_bounce_domain(char *out, size_t n, const char *hostname)
+int dqprep_default_bounce_domain(char *out, size_t n, const char *tenant, const char *hostname)
 {
   size_t i;
-  int r = snprintf(out, n, "return.%s", hostname ? hostname : "");
+  int r = snprintf(out, n, "return.%s.%s", tenant ? tenant : "", hostname ? hostname : "");
   if (r < 0 || (size_t)r >= n) return errno = ENAMETOOLONG, -1;
   for (i = 0; out[i]; i++)
     if (out[i] >= 'A' && out[i] <= 'Z') out[i] = (char)(out[i] - 'A' + 'a');
@@ -51,7 +51,7 @@ struct dqprep_conf *dqprep_conf_load(struct tbl *db, const char *tenant, const c
     for (i = 0; i < v.len; i++)
       c->bounce_domain[i] = (char)(v.s[i] >= 'A' && v.s[i] <= 'Z' ? v.s[i] - 'A' + 'a' : v.s[i]);
     c->bounce_domain[v.len] = 0;
-  } else if (dqprep_default_bounce_domain(c->bounce_domain, sizeof c->bounce_domain,
+  } else if (dqprep_default_bounce_domain(c->bounce_domain, sizeof c->bounce_domain, tenant,
                                           env ? env->hostname : 0) == -1) {
     c->verp = 0;                     /* no usable domain: senders stay as they are */
   }

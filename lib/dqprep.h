@@ -33,14 +33,14 @@ struct dsetrun;                      /* lib/dsetrun.h */
 
 struct dqprep_env {
   const struct verp_key *verp_key;   /* 0: VERP cannot be made (senders kept) */
-  const char *hostname;              /* CMC_HOSTNAME: default bounce domain return.HOSTNAME */
+  const char *hostname;              /* CMC_HOSTNAME: default bounce domain return.TENANT.HOSTNAME */
   const struct dsetrun *dset;        /* delivery settings for step 1; 0: none */
 };
 
 struct dqprep_conf {
   unsigned refs;
   int verp;                          /* setting verp: 1 on (default), 0 off */
-  char bounce_domain[DQPREP_DOMAIN_MAX + 1];  /* setting bounce_domain, or return.HOSTNAME */
+  char bounce_domain[DQPREP_DOMAIN_MAX + 1];  /* setting bounce_domain, or return.TENANT.HOSTNAME */
   /* Steps 1-3 add their settings here (resolved in dqprep_conf_load). */
 };
 
@@ -51,8 +51,9 @@ struct dqprep_conf *dqprep_conf_load(struct tbl *db, const char *tenant, const c
                                      const struct dqprep_env *env);
 struct dqprep_conf *dqprep_conf_ref(struct dqprep_conf *c);  /* refs++, returns c */
 void dqprep_conf_put(struct dqprep_conf *c);                 /* refs--, freed at 0; 0 is fine */
-/* The default bounce domain: "return." hostname (lower case).  0 or -1 ENAMETOOLONG. */
-int dqprep_default_bounce_domain(char *out, size_t n, const char *hostname);
+/* The default bounce domain of tenant: "return." TENANT "." hostname (lower
+   case), as the guide's return.SUBDOMAIN.  0 or -1 ENAMETOOLONG. */
+int dqprep_default_bounce_domain(char *out, size_t n, const char *tenant, const char *hostname);
 
 struct dqprep_out {
   struct buf sender;                 /* envelope sender for MAIL FROM (internal form) */

@@ -357,20 +357,23 @@ static void add_free(struct add *a)
   evk_ents_free(&a->ents);
 }
 
-/* The address table: the suffixes of a recipient that start in its local
-   part, so that a substring search is a prefix walk (event_addr_find);
-   a substring inside "@DOMAIN" is found through the partition's domains. */
+/* The address table: the suffixes of a recipient that start at every
+   EVENT_ADDR_STEP-th position of its local part (and just past it), so
+   that a substring search is a few prefix walks (event_addr_find); a
+   substring inside "@DOMAIN" is found through the partition's domains. */
 size_t evk_addr_positions(const char *rcpt)
 {
-  size_t n = strlen(rcpt);
+  size_t n = strlen(rcpt), end;
   const char *at = strrchr(rcpt, '@');
-  size_t local = at ? (size_t)(at - rcpt) : n;
-  if (n > EVENT_ADDR_SUFFIX_MAX) return 1;
-  return local ? local : 1;
+  if (n > EVENT_ADDR_SUFFIX_MAX || n == 0) return 1;
+  end = (at ? (size_t)(at - rcpt) : n) + EVENT_ADDR_STEP;
+  if (end > n) end = n;
+  return (end + EVENT_ADDR_STEP - 1) / EVENT_ADDR_STEP;
 }
 
-int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t i)
+int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t j)
 {
+  size_t i = j * EVENT_ADDR_STEP;
   if (evk_part(k, tenant, comp) == -1 || buf_addc(k, ADDR_SUFFIX) == -1
       || buf_addz(k, rcpt + i) == -1 || buf_add(k, rcpt, i) == -1)
     return -1;

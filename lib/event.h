@@ -123,7 +123,8 @@ int event_ids_of_message(struct tbl *t, const char *tenant, const char *message_
    partition tenant/comp: domain_fn for each destination domain with s in
    "@DOMAIN" (all its recipients match), addr_fn for each other recipient
    (lower case) that contains s, each once, at most max of those: 0 when
-   that was all, 1 when there are more than max (addr_fn saw max), -1. */
+   that was all, 1 when there are more than max (addr_fn saw max) or s
+   is too short for the table (3 bytes or less), -1. */
 int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const char *s,
                     size_t max, event_name_fn *addr_fn, event_name_fn *domain_fn, void *ctx);
 

@@ -11,8 +11,9 @@
                  P 'f' TS                     -> ERROR             failed (error log)
                  P 'w' TS                     -> ERROR             deferred
      event_mid   TENANT \0 MESSAGE-ID \0 ID   -> empty
-     event_addr  P 's' SUFFIX \0 PREFIX       -> empty  (PREFIX SUFFIX = a recipient,
-                                                         SUFFIX starts in its local part)
+     event_addr  P 's' SUFFIX \0 PREFIX       -> empty  (PREFIX SUFFIX = a recipient;
+                                                 PREFIX is 0, 3, 6 ... bytes long, up to
+                                                 the end of the local part + 2)
                  P 'l' RCPT                   -> empty  (longer than EVENT_ADDR_SUFFIX_MAX)
                  P 'D' DOMAIN                 -> empty  (the partition's domains)
      event_stat  TENANT \0 'm' SLOT \0 COMP \0 USER            -> counters
@@ -45,6 +46,7 @@
 
 #define EVENT_ADDR_SUFFIX_MAX 96   /* longer recipients: whole-address entry only */
 #define EVENT_TS 16                /* bytes of TS */
+#define EVENT_ADDR_STEP 3          /* a suffix entry every this many bytes */
 #define EVENT_TIME_MAX 999999999999LL
 #define EVENT_TXN_TRIES 20
 
@@ -64,7 +66,8 @@ int evk_ixval_parse(const void *v, size_t vn, int *status, int *error);
 /* 1 if s is a valid tenant or composition name for a key. */
 int evk_name_ok(const char *s);
 /* The address table: how many suffix entries rcpt (lower case) has, the
-   key of the one at position i, and the keys P TYPE S ('l', 'D'). */
+   key of the j-th (at byte j * EVENT_ADDR_STEP), and the keys P TYPE S
+   ('l', 'D'). */
 size_t evk_addr_positions(const char *rcpt);
 int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t i);
 int evk_addr_other(struct buf *k, const char *tenant, const char *comp, int type, const char *s);

@@ -700,7 +700,7 @@ struct af {
   const char *prefix;              /* P 's' S, P 'l' or P 'D' */
   size_t prefixn, partn;
   const char *s;                   /* lower case */
-  size_t max, visited, naddr;
+  size_t max, visited, naddr, off;
   int type, more;
   struct evk_map seen, doms;
   struct buf addr;
@@ -727,7 +727,7 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
 {
   struct af *a = ctx;
   const char *k = kp, *z;
-  size_t sn;
+  size_t sn, pn;
   int r;
   (void)v; (void)vn;
   if (kn < a->prefixn || memcmp(k, a->prefix, a->prefixn)) return 1;
@@ -749,29 +749,35 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
   }
   /* A common substring finds many suffixes of the same addresses: give up
      early, a scan in time order serves such a search better. */
-  if (++a->visited > 8 * a->max + 64) {
+  if (++a->visited > 8 * a->max + 256) {
     a->more = 1;
     return 1;
   }
   z = memchr(k + a->partn + 1, 0, kn - a->partn - 1);
   if (!z) return 0;
   sn = (size_t)(z - (k + a->partn + 1));
-  if (buf_add(&a->addr, z + 1, kn - (size_t)(z + 1 - k)) == -1
-      || buf_add(&a->addr, k + a->partn + 1, sn) == -1)
+  pn = kn - (size_t)(z + 1 - k);
+  /* The suffix starts with s[off:]; s itself must start off bytes before. */
+  if (pn < a->off) return 0;
+  if (buf_add(&a->addr, z + 1, pn) == -1 || buf_add(&a->addr, k + a->partn + 1, sn) == -1)
     return -1;
+  if (memcmp(a->addr.s + pn - a->off, a->s, a->off)) return 0;
   return af_add(a);
 }
 
 int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const char *s,
                     size_t max, event_name_fn *addr_fn, event_name_fn *domain_fn, void *ctx)
 {
-  static const char types[] = { ADDR_DOMAIN, ADDR_SUFFIX, ADDR_LONG };
   struct af a;
   struct buf p = BUF_ZERO, lc = BUF_ZERO;
-  size_t i;
+  size_t i, n;
   int r = 0;
   memset(&a, 0, sizeof a);
-  if (!evk_name_ok(tenant) || !evk_name_ok(comp) || !s || !*s) return errno = EINVAL, -1;
+  if (!evk_name_ok(tenant) || !evk_name_ok(comp) || !s) return errno = EINVAL, -1;
+  /* Suffixes are kept at every EVENT_ADDR_STEP-th byte: a shorter s
+     could start after the last one of its address. */
+  n = strlen(s);
+  if (n <= EVENT_ADDR_STEP) return 1;
   evk_map_init(&a.seen, 1);
   evk_map_init(&a.doms, 1);
   a.max = max;
@@ -780,13 +786,17 @@ int event_addr_find(struct tbl *t, const char *tenant, const char *comp, const c
   a.ctx = ctx;
   if (evk_lower(&lc, s) == -1) r = -1;
   a.s = lc.s;
-  /* Domains first: a recipient whose domain matches is not listed again. */
-  for (i = 0; r >= 0 && !a.more && i < sizeof types; i++) {
-    a.type = types[i];
+  /* Domains first: a recipient whose domain matches is not listed again.
+     Then the suffixes that start with s, s[1:] ... s[STEP-1:]: an
+     occurrence of s has a kept suffix within its first STEP bytes. */
+  for (i = 0; r >= 0 && !a.more && i < EVENT_ADDR_STEP + 2; i++) {
+    a.type = i == 0 ? ADDR_DOMAIN : i <= EVENT_ADDR_STEP ? ADDR_SUFFIX : ADDR_LONG;
+    a.off = i - 1;
+    a.visited = 0;
     if (evk_part(&p, tenant, comp) == -1) { r = -1; break; }
     a.partn = p.len;
     if (buf_addc(&p, (char)a.type) == -1
-        || (a.type == ADDR_SUFFIX && buf_adds(&p, lc.s) == -1)) {
+        || (a.type == ADDR_SUFFIX && buf_adds(&p, lc.s + a.off) == -1)) {
       r = -1;
       break;
     }

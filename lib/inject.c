@@ -224,6 +224,14 @@ int inject_sync(struct inject *j)
   return close(fd);
 }
 
+int inject_close(struct inject *j)
+{
+  int fd = j->fd;
+  if (fd == -1) return errno = EINVAL, -1;
+  j->fd = -1;
+  return close(fd);
+}
+
 int inject_link(struct inject *j)
 {
   if (!j->is_made || j->fd != -1) return errno = EINVAL, -1;

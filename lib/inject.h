@@ -64,6 +64,9 @@ int inject_feed(struct inject *j, const char *p, size_t n);
 int inject_end(struct inject *j);
 /* fsync and close tmp/ID. */
 int inject_sync(struct inject *j);
+/* Close tmp/ID after the caller synced j->fd itself (a group of files
+   synced together: injectsync.h). */
+int inject_close(struct inject *j);
 /* link tmp/ID to new/ID and unlink tmp/ID.  After this the caller syncs
    new/ (fsync_at(dirfd, "new")) before it reports the id. */
 int inject_link(struct inject *j);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -112,9 +113,17 @@ static void tell(int fd, int is_busy)
   if (write(fd, &m, sizeof m) == -1) { /* the parent is gone: we see it below */ }
 }
 
-static int child(struct prefork *p, int stfd, int alivefd)
+static int child(struct prefork *p, int stfd, int alivefd, pid_t parent)
 {
   unsigned long used = 0;
+#ifdef PR_SET_PDEATHSIG
+  /* A parent killed outright takes its children along, at once: they hold
+     the listening socket, and a restarted parent must be able to bind it.
+     A session cut short is retried by its client; it had no 250 unless
+     the message was durable (a duplicate at worst). */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1) { /* the pipe below still tells */ }
+#endif
+  if (getppid() != parent) return PREFORK_CHILD;
   for (;;) {
     struct pollfd pf[2];
     int fd, r;
@@ -170,6 +179,7 @@ int prefork_run(struct prefork *p)
   unsigned long nkid = 0, nidle = 0, i;
   struct timespec throttled = { 0, 0 };
   struct sigaction sa;
+  pid_t me = getpid();
   if (!(kids = calloc(p->max ? p->max : 1, sizeof *kids))) return -1;
   if (pipe_ce(sp, 1) == -1) { free(kids); return -1; }
   if (pipe_ce(st, 1) == -1) { close(sp[0]); close(sp[1]); free(kids); return -1; }
@@ -261,7 +271,7 @@ int prefork_run(struct prefork *p)
         close(st[0]);
         close(al[1]);
         free(kids);
-        return child(p, st[1], al[0]);
+        return child(p, st[1], al[0], me);
       }
       kids[nkid].pid = pid;
       kids[nkid].is_busy = 0;

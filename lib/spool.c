@@ -50,7 +50,7 @@ int spool_id_ok(const char *id)
 
 int spool_init(const char *spooldir)
 {
-  static const char *const sub[] = { "tmp", "new", "queue" };
+  static const char *const sub[] = { "tmp", "new", "queue", "bounce", "unmatched" };
   char p[4096];
   size_t i;
   int r;

@@ -5,6 +5,9 @@
      tmp/ID     being written by queue-inject; swept when older than 36 h
      new/ID     durable, complete; deliver has not taken it yet
      queue/ID   deliver recorded its "queued" events; recipient state in db
+     bounce/ID  mail the receiving server took ("O bounce"), moved here from
+                new/ by deliver, read as a bounce, then removed (doc/bounces.md)
+     unmatched/ID  such mail that matched no message: kept for the operator
      trigger    FIFO: queue-inject writes a byte after each commit
 
    A spool file is the envelope wire form of envelope.h (with the Q id and

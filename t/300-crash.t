@@ -4,32 +4,56 @@
 # random one of them at random moments.  Afterwards every message that got
 # a 250 must have been delivered (duplicates are allowed, counted and
 # reported), nothing may be delivered that was never sent, and every
-# delivered copy must be whole.
+# delivered copy must be whole.  Two variants, each on a fresh CMC_HOME:
+#   tcpserver  tcpserver runs smtp-recv per connection, which runs
+#              queue-inject per message
+#   listener   smtp-recv -l (its children and the listener itself killed
+#              too) handing messages to queue-inject -d (killed too), each
+#              restarted as s6 would
 . "${0%/*}/lib.sh"
-plan 5
-mkhome
-SINK=$TMPD/sink; mkdir -p "$SINK"
+plan 10
+N=${CRASH_N:-300}
+
+variant() {
+mode=$1
+D=$TMPD/$mode; mkdir -p "$D"
+CMC_HOME=$D/home
+export CMC_HOME
+"$BIN/cmcctl" init >"$D/init.log" 2>&1 || { cat "$D/init.log"; echo "Bail out! cmcctl init failed"; exit 1; }
+SINK=$D/sink; mkdir -p "$SINK"
 SINK_PORT=$(free_port); SMTP_PORT=$(free_port)
 cmcctl tenant add crash >/dev/null
 cmcctl net add crash 127.0.0.1 >/dev/null
 cmcctl route add crash '*' "127.0.0.1:$SINK_PORT" >/dev/null
-bg tcpserver -q -R -H -c 100 127.0.0.1 "$SINK_PORT" "$BIN/mail-sink" -d "$SINK" 2>>"$TMPD/sink.log"
+bg tcpserver -q -R -H -c 100 127.0.0.1 "$SINK_PORT" "$BIN/mail-sink" -d "$SINK" 2>>"$D/sink.log"
 SINK_PID=$!
-bg tcpserver -q -R -H -c 100 127.0.0.1 "$SMTP_PORT" "$BIN/smtp-recv" 2>>"$TMPD/smtp.log"
-SMTPD_PID=$!
+if [ "$mode" = tcpserver ]; then
+  bg tcpserver -q -R -H -c 100 127.0.0.1 "$SMTP_PORT" "$BIN/smtp-recv" 2>>"$D/smtp.log"
+  SMTPD_PID=$!
+  INJECT_PID=0
+else
+  # restarted as s6 would (which waits a second; a tenth is enough here)
+  bg sh -c 'while [ ! -f "$1/stop" ]; do "$2/queue-inject" -d 2>>"$1/inject.log"; sleep 0.1; done' sh "$D" "$BIN"
+  INJECT_PID=$!
+  bg sh -c 'while [ ! -f "$1/stop" ]; do "$2/smtp-recv" -l "127.0.0.1:$3" 2>>"$1/smtp.log"; sleep 0.1; done' \
+    sh "$D" "$BIN" "$SMTP_PORT"
+  SMTPD_PID=$!
+fi
 export CMC_RETRY_INTERVAL=1
 # deliver restarted as s6 would after every kill
-bg sh -c 'while [ ! -f "$1/stop" ]; do "$2/deliver" 2>>"$1/deliver.log"; done' sh "$TMPD" "$BIN"
+bg sh -c 'while [ ! -f "$1/stop" ]; do "$2/deliver" 2>>"$1/deliver.log"; done' sh "$D" "$BIN"
 LOOP_PID=$!
 wait_port "$SINK_PORT" && wait_port "$SMTP_PORT"
-ok $? "servers listening"
+ok $? "$mode: servers listening"
 
-N=${CRASH_N:-300}
-$PY - "$SMTP_PORT" "$N" "$TMPD" "$SMTPD_PID" "$LOOP_PID" <<'PYEOF' > "$TMPD/result"
+$PY - "$SMTP_PORT" "$N" "$D" "$SMTPD_PID" "$LOOP_PID" "$mode" "$INJECT_PID" <<'PYEOF' > "$D/result"
 import os, random, signal, smtplib, sys, threading, time
-port, n, tmpd = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-roots = {"smtpd": int(sys.argv[4]), "loop": int(sys.argv[5])}
+port, n, tmpd, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[6]
+roots = {"smtpd": int(sys.argv[4]), "loop": int(sys.argv[5]), "inject": int(sys.argv[7])}
 accepted, sent, lock = {}, set(), threading.Lock()
+# The listener variant also kills the listener, which is down until it is
+# restarted: its clients try longer.
+attempts = 3 if mode == "tcpserver" else 12
 
 def body(tok):
     # a body whose integrity can be checked: the token repeated, 8-bit text, a dot line
@@ -40,7 +64,7 @@ def client(k):
     for i in range(k, n, 4):
         tok = "tok%05d" % i
         with lock: sent.add(tok)
-        for attempt in range(3):
+        for attempt in range(attempts):
             try:
                 s = smtplib.SMTP("127.0.0.1", port, timeout=20)
                 s.ehlo("crash.test")
@@ -55,7 +79,7 @@ def client(k):
                 except Exception: pass
                 if code == 250: break
             except Exception:
-                time.sleep(0.05)
+                time.sleep(0.05 if mode == "tcpserver" else 0.15)
 
 def children(pid):
     out = []
@@ -69,15 +93,29 @@ def children(pid):
     return out
 
 kills = {"smtp-recv": 0, "queue-inject": 0, "deliver": 0}
+if mode == "listener": kills.update({"listener": 0, "inject-server": 0})
 stop = False
+def sessions(pid):
+    # smtp-recv serving sessions under pid, and the queue-inject each runs
+    out = []
+    for p, nm in children(pid):
+        if nm != "smtp-recv": continue
+        out.append((p, "smtp-recv"))
+        out += [(q, "queue-inject") for q, nm2 in children(p) if nm2 == "queue-inject"]
+    return out
 def killer():
     rnd = random.Random(int(os.environ.get("CRASH_SEED", "1")))
     while not stop:
         time.sleep(rnd.uniform(0.02, 0.25))
         victims = []
-        for pid, name in children(roots["smtpd"]):
-            victims.append((pid, "smtp-recv"))
-            victims += [(p, "queue-inject") for p, nm in children(pid) if nm == "queue-inject"]
+        if mode == "tcpserver":
+            victims += sessions(roots["smtpd"])
+        else:
+            for pid, name in children(roots["smtpd"]):
+                if name != "smtp-recv": continue
+                victims.append((pid, "listener"))
+                victims += sessions(pid)
+            victims += [(p, "inject-server") for p, nm in children(roots["inject"]) if nm == "queue-inject"]
         victims += [(p, "deliver") for p, nm in children(roots["loop"]) if nm == "deliver"]
         if not victims: continue
         want = rnd.choice(list(kills))
@@ -121,14 +159,21 @@ print("sent=%d accepted=%d delivered=%d missing=%d extra=%d broken=%d duplicates
       len(extra), len(broken), dups, len(late), ",".join("%s:%d" % kv for kv in kills.items())))
 print("missing: " + " ".join(sorted(missing)[:20]))
 PYEOF
-touch "$TMPD/stop"
-diag "$(head -n 1 "$TMPD/result")"
-res=$(head -n 1 "$TMPD/result")
+touch "$D/stop"
+diag "$mode: $(head -n 1 "$D/result")"
+res=$(head -n 1 "$D/result")
 acc=$(echo "$res" | sed -n 's/.* accepted=\([0-9]*\).*/\1/p')
 [ "${acc:-0}" -ge $((N / 2)) ]
-ok $? "most messages accepted despite the kills (${acc:-0} of $N)"
-like "$res" "* missing=0 *" "every message that got 250 was delivered"
-like "$res" "* extra=0 *" "nothing delivered that was never sent"
-like "$res" "* broken=0 *" "every delivered copy is whole"
-[ "$failed" = 0 ] || { sed -n 2p "$TMPD/result"; tail -n 20 "$TMPD/deliver.log"; }
+ok $? "$mode: most messages accepted despite the kills (${acc:-0} of $N)"
+like "$res" "* missing=0 *" "$mode: every message that got 250 was delivered"
+like "$res" "* extra=0 *" "$mode: nothing delivered that was never sent"
+like "$res" "* broken=0 *" "$mode: every delivered copy is whole"
+[ "$failed" = 0 ] || { sed -n 2p "$D/result"; tail -n 20 "$D/deliver.log"; }
+# this variant's servers go before the next starts
+for p in $SMTPD_PID $INJECT_PID $LOOP_PID; do [ "$p" = 0 ] || pkill -TERM -P "$p" 2>/dev/null; done
+for p in $SINK_PID $SMTPD_PID $INJECT_PID $LOOP_PID; do [ "$p" = 0 ] || kill -TERM "$p" 2>/dev/null; done
+}
+
+variant tcpserver
+variant listener
 exit $failed

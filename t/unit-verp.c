@@ -96,7 +96,7 @@ int main(void)
 
   /* dqprep: step 0 */
   {
-    struct dqprep_env env = { &k, "MX.Example.NET" };
+    struct dqprep_env env;
     struct dqprep_conf *c;
     struct dqprep_out o = DQPREP_OUT_ZERO;
     const char *rc[2] = { "r1@x.test", "r2@x.test" };
@@ -104,14 +104,17 @@ int main(void)
     struct dq_msg *n = dq_msg_new(msgid, "acme", "default", "", "", "", 0, 0, 0, rc, 2);
     const char body[] = "Subject: x\r\n\r\nhi\r\n";
     char dd[64];
-    ok(dqprep_default_bounce_domain(dd, sizeof dd, "MX.Example.NET") == 0
-       && !strcmp(dd, "return.mx.example.net"), "default bounce domain: return.HOSTNAME, lower case");
+    memset(&env, 0, sizeof env);
+    env.verp_key = &k;
+    env.hostname = "MX.Example.NET";
+    ok(dqprep_default_bounce_domain(dd, sizeof dd, "acme", "MX.Example.NET") == 0
+       && !strcmp(dd, "return.acme.mx.example.net"), "default bounce domain: return.TENANT.HOSTNAME, lower case");
     c = calloc(1, sizeof *c);
     c->refs = 1;
     c->verp = 1;
     snprintf(c->bounce_domain, sizeof c->bounce_domain, "%s", dd);
     ok(m && dqprep_message(&env, c, m, 1, body, sizeof body - 1, &o) == 0, "prepared");
-    ok(verp_parse(o.sender.s, id, mac, &dom) == 0 && !strcmp(dom, "return.mx.example.net")
+    ok(verp_parse(o.sender.s, id, mac, &dom) == 0 && !strcmp(dom, "return.acme.mx.example.net")
        && verp_check(&k, id, "r2@x.test", mac) == 1, "sender: VERP of this recipient");
     ok(o.p == body && o.n == sizeof body - 1, "message: the spool copy itself, not copied");
     ok(n && dqprep_message(&env, c, n, 0, body, sizeof body - 1, &o) == 0 && o.sender.len == 0
