@@ -192,7 +192,8 @@ static void rua(const char *tenant, const char *opt, struct buf *out)
     return;
   }
   if (!setting(tenant, "bounce_domain", &d)) {
-    if (dqprep_default_bounce_domain(def, sizeof def, tenant, hostname) == -1) die(EXIT_PERM, "host name too long", 0);
+    if (dqprep_default_bounce_domain(def, sizeof def, tenant, hostname) == -1)
+      die(EXIT_PERM, "host name too long", 0);
     buf_set(&d, def, strlen(def));
   }
   lower(d.s);

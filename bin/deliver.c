@@ -32,6 +32,7 @@
 #include "dqprep.h"
 #include "dqsched.h"
 #include "dqwork.h"
+#include "dsetrun.h"
 #include "dsetunsub.h"
 #include "home.h"
 #include "io.h"
@@ -52,6 +53,7 @@ struct worker {
   int fd;                            /* result pipe, -1 after EOF */
   int reaped;
   char *key;                         /* destination */
+  int yielded;                       /* asked (SIGUSR1) to make room for higher priority */
   struct dqwork_job job;
   struct buf in;
 };
@@ -62,6 +64,15 @@ static struct dqprep_env penv;       /* VERP secret, host name: for the workers 
 static struct verp_key verpkey, unsubkey;
 static struct dqbounce bq;           /* late bounces: spool/bounce (lib/dqbounce.h) */
 static struct classify *cls;         /* reply rules, loaded once, shared by the workers */
+static struct dsetrun ds;            /* delivery settings (lib/dsetrun.h), reloaded on change */
+static volatile sig_atomic_t yield_now;  /* in a worker: SIGUSR1 came */
+static long long wake_ms;            /* a destination's interval ends then (monotonic ms) */
+struct lastend {                     /* when a destination's last connection ended */
+  char key[512];
+  long long ms;
+};
+#define LASTEND_MAX 256
+static struct lastend lastend[LASTEND_MAX];
 static struct worker **workers;
 static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
 static int selfpipe[2] = { -1, -1 }, trigfd = -1;
@@ -74,6 +85,60 @@ static void on_signal(int sig)
   if (sig == SIGTERM || sig == SIGINT) got_term = 1;
   if (write(selfpipe[1], "", 1) == -1) { /* full pipe: a wakeup is pending anyway */ }
   errno = e;
+}
+
+/* SIGUSR1, in a worker: finish the current transaction, then stop. */
+static void on_yield(int sig)
+{
+  (void)sig;
+  yield_now = 1;
+}
+
+static long long mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Seconds east of UTC of time zone tz at time t, for the prohibited
+   windows (lib/dsetrun.h): the C library knows zones only through TZ. */
+static int tz_offset(const char *tz, long long t, long *off)
+{
+  const char *old = getenv("TZ");
+  char keep[256];
+  time_t tt = (time_t)t;
+  struct tm tm;
+  int had = old != 0, ok;
+  if (had) snprintf(keep, sizeof keep, "%s", old);
+  if (setenv("TZ", tz, 1) == -1) return -1;
+  tzset();
+  ok = localtime_r(&tt, &tm) != 0;
+  if (had) setenv("TZ", keep, 1);
+  else unsetenv("TZ");
+  tzset();
+  if (!ok) return -1;
+  *off = tm.tm_gmtoff;
+  return 0;
+}
+
+static const char *unsub_name(struct dqsched *qq, const struct dq_msg *m, size_t idx)
+{
+  return dsetrun_unsub_name(qq->dset, m, idx);
+}
+
+/* CMC_FAKE_NOW (tests): the clock prohibited windows see, as unix seconds
+   or as an offset (+N, -N seconds).  The offset from the real clock. */
+static long long fake_now(void)
+{
+  const char *s = getenv("CMC_FAKE_NOW");
+  char *end;
+  long long v;
+  if (!s || !*s) return 0;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (errno || *end || end == s) die(EXIT_PERM, "bad value of ", "CMC_FAKE_NOW");
+  return *s == '+' || *s == '-' ? v : v - (long long)time(0);
 }
 
 static unsigned long envnum(const char *name, unsigned long def, unsigned long min,
@@ -146,6 +211,7 @@ static int spawn(struct dqsched_job *sj)
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    yield_now = 0;                   /* SIGUSR1 (on_yield, inherited) sets it */
     close(p[0]);
     close(selfpipe[0]);
     close(selfpipe[1]);
@@ -173,6 +239,74 @@ static size_t active(const char *key)
   return n;
 }
 
+/* Milliseconds until a new connection to key may start: interval after
+   the last one to it ended (per-connection pacing covers the rest). */
+static long long interval_left(const char *key, unsigned interval)
+{
+  long long now = mono_ms();
+  size_t i;
+  for (i = 0; i < LASTEND_MAX; i++)
+    if (lastend[i].ms && !strcmp(lastend[i].key, key)) {
+      long long left = lastend[i].ms + (long long)interval - now;
+      return left > 0 ? left : 0;
+    }
+  return 0;
+}
+
+static void lastend_note(const char *key)
+{
+  long long now = mono_ms();
+  size_t i, slot = LASTEND_MAX;
+  if (strlen(key) >= sizeof lastend[0].key) return;
+  for (i = 0; i < LASTEND_MAX; i++) {
+    if (lastend[i].ms && !strcmp(lastend[i].key, key)) { slot = i; break; }
+    if (slot == LASTEND_MAX && (!lastend[i].ms || now - lastend[i].ms > DSET_INTERVAL_MAX)) slot = i;
+  }
+  if (slot == LASTEND_MAX) return;   /* full of recent ones: pacing per connection only */
+  memcpy(lastend[slot].key, key, strlen(key) + 1);
+  lastend[slot].ms = now;
+}
+
+/* The sending IP of a new connection of group gr: of the IPs the
+   destination may use (lib/dsetrun.h), the one with the fewest
+   connections to it now. */
+static void sending_ip(const struct dqsched_group *gr, struct dqsched_job *sj)
+{
+  const char *ips[DSET_IPS_MAX];
+  size_t n = dsetrun_ips(&ds, sj->job.item[0].m, gr->nips, gr->dest, ips, DSET_IPS_MAX), i, k;
+  size_t best = 0, bestn = (size_t)-1;
+  sj->job.local_ip[0] = 0;
+  for (i = 0; i < n; i++) {
+    size_t c = 0;
+    for (k = 0; k < nworkers; k++)
+      if (!strcmp(workers[k]->key, gr->key) && !strcmp(workers[k]->job.local_ip, ips[i])) c++;
+    if (c < bestn) { bestn = c; best = i; }
+  }
+  if (n) snprintf(sj->job.local_ip, sizeof sj->job.local_ip, "%s", ips[best]);
+}
+
+/* Priority: mail of gr waits while every connection to its destination
+   is busy; a connection whose mail is all of lower priority is asked to
+   stop after its current transaction (SIGUSR1), so that the next plan
+   sends the waiting mail first.  One at a time. */
+static void make_room(const struct dqsched_group *gr)
+{
+  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio;
+  size_t i;
+  for (i = 0; i < nworkers; i++)
+    if (!strcmp(workers[i]->key, gr->key) && workers[i]->yielded) return;
+  for (i = 0; i < nworkers; i++) {
+    struct worker *w = workers[i];
+    if (strcmp(w->key, gr->key) || w->job.prio >= want || w->fd == -1) continue;
+    if (kill(w->pid, SIGUSR1) == 0) {
+      w->yielded = 1;
+      fprintf(stderr, "yield dest=%s pid=%ld prio=%u for=%u\n", gr->key, (long)w->pid,
+              (unsigned)w->job.prio, (unsigned)want);
+    }
+    return;
+  }
+}
+
 /* Start workers for what is due, within the limits.  The time of the next
    due recipient (or 0) goes to *next. */
 static void dispatch(long long now, long long *next)
@@ -184,10 +318,21 @@ static void dispatch(long long now, long long *next)
     return;
   }
   for (g = 0; g < plan.ngroup; g++) {
-    size_t busy = active(plan.group[g].key);
-    while (busy < maxconn && nworkers < maxprocs) {
+    struct dqsched_group *gr = &plan.group[g];
+    size_t busy = active(gr->key), limit = gr->maxconn ? gr->maxconn : maxconn;
+    long long wait = gr->interval ? interval_left(gr->key, gr->interval) : 0;
+    if (wait > 0) {                  /* the last connection ended less than the interval ago */
+      if (!wake_ms || mono_ms() + wait < wake_ms) wake_ms = mono_ms() + wait;
+      continue;
+    }
+    while (busy < limit && nworkers < maxprocs) {
       struct dqsched_job sj;
+      /* What waits is shared among the connections that may still open
+         (each gets at least DQSCHED_JOB_MINMSG messages). */
+      size_t share = (gr->nitem - gr->taken + (limit - busy) - 1) / (limit - busy);
+      gr->jobmax = share < DQSCHED_JOB_MINMSG ? DQSCHED_JOB_MINMSG : share;
       if (dqsched_take(&plan, g, &sj) != 1) break;
+      sending_ip(gr, &sj);
       if (spawn(&sj) == -1) {
         warn_sys("unable to start a worker for ", sj.key);
         dqsched_job_free(&q, &sj);   /* its recipients stay pending */
@@ -195,6 +340,7 @@ static void dispatch(long long now, long long *next)
       }
       busy++;
     }
+    if (gr->taken < gr->nitem && busy >= limit) make_room(gr);
   }
   dqsched_plan_free(&plan);
 }
@@ -257,8 +403,11 @@ static void workers_reap(void)
   for (i = 0; i < nworkers; i++) {
     struct worker *w = workers[i];
     if (!w->reaped || w->fd != -1) continue;
-    if (dqsched_job_done(&q, &w->job, got_term ? 0 : "delivery process ended without a result") == -1)
+    /* A worker asked to make room leaves the rest of its job untried:
+       pending as before, no attempt counted. */
+    if (dqsched_job_done(&q, &w->job, got_term || w->yielded ? 0 : "delivery process ended without a result") == -1)
       die_sys(EXIT_TEMP, "unable to record results", 0);
+    if (w->job.interval) lastend_note(w->key);
     free(w->key);
     buf_free(&w->in);
     free(w);
@@ -306,8 +455,11 @@ static void verp_load(const char *home)
      unsubscribe@BOUNCE-DOMAIN is checked with it. */
   if (home_path(p, sizeof p, home, DSETUNSUB_SECRET) == -1) die(EXIT_PERM, "CMC_HOME is too long", 0);
   if (verp_key_load(&unsubkey, p) == -1) {
-    if (errno != ENOENT) warn_sys("unable to read ", p);
-    unsubkey.n = 0;
+    /* Made when missing: List-Unsubscribe tokens are signed with it. */
+    if (errno != ENOENT || verp_key_create(p) == -1 || verp_key_load(&unsubkey, p) == -1) {
+      warn_sys("unable to read ", p);
+      unsubkey.n = 0;
+    }
   }
 }
 
@@ -326,7 +478,7 @@ int main(int argc, char **argv)
   static struct sockaddr_in resolver;
   int have_resolver = 0, opt;
   const char *qdomain = 0;
-  long long next_scan = 0, next_due = 0;
+  long long next_scan = 0, next_due = 0, last_look = 0;
   struct sigaction sa;
   prog = "deliver";
   while ((opt = getopt(argc, argv, "q:")) != -1) {
@@ -364,6 +516,14 @@ int main(int argc, char **argv)
   penv.hostname = hostname;
   wcfg.cls = cls;
   wcfg.prep = &penv;
+  dsetrun_init(&ds);
+  ds.tz = tz_offset;
+  ds.hostname = hostname;
+  ds.log = log_line;
+  ds.clock_offset = fake_now();
+  ds.key = unsubkey;
+  penv.dset = &ds;
+  wcfg.stop = &yield_now;
   if (!(workers = calloc(maxprocs, sizeof *workers))) die_sys(EXIT_TEMP, "out of memory", 0);
 
   if (pipe(selfpipe) == -1 || fd_cloexec(selfpipe[0]) == -1 || fd_cloexec(selfpipe[1]) == -1
@@ -376,6 +536,9 @@ int main(int argc, char **argv)
   sigaction(SIGTERM, &sa, 0);
   sigaction(SIGINT, &sa, 0);
   sigaction(SIGCHLD, &sa, 0);
+  /* Set here so that a worker has it from its first instant on. */
+  sa.sa_handler = on_yield;
+  sigaction(SIGUSR1, &sa, 0);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
 
@@ -386,6 +549,10 @@ int main(int argc, char **argv)
   q.log = log_line;
   q.warn = warn_line;
   q.prep_env = &penv;
+  q.dset = &ds;
+  q.unsub_filter = unsub_name;
+  if (dsetrun_refresh(&ds, q.db) == -1) die_sys(EXIT_TEMP, "unable to read the delivery settings in ", dbdir);
+  fprintf(stderr, "settings generation=%llu\n", ds.gen);
   q.period = (long long)envnum("CMC_RETRY_PERIOD", DQ_RETRY_PERIOD_DEFAULT, 0, 10u * 365 * 86400);
   q.interval = (long long)envnum("CMC_RETRY_INTERVAL", DQ_RETRY_INTERVAL_DEFAULT, 1, 86400);
   if (dqdb_resume(&q) == -1) die_sys(EXIT_TEMP, "unable to resume the queue", 0);
@@ -400,6 +567,22 @@ int main(int argc, char **argv)
     char junk[512];
     if (got_term && nworkers == 0) break;
     if (!got_term) {
+      /* Settings changed (generation): reload, and plan with them. */
+      if (now != last_look) {
+        int k = dqdb_ready(&q) == 0 ? dsetrun_refresh(&ds, q.db) : -1;
+        last_look = now;
+        if (k == 1) {
+          dirty = 1;
+          fprintf(stderr, "settings generation=%llu\n", ds.gen);
+        } else if (k == -1) {
+          warn_sys("unable to read the delivery settings (the old ones stay)", 0);
+          dqdb_read_failed(&q);
+        }
+      }
+      if (wake_ms && mono_ms() >= wake_ms) {
+        wake_ms = 0;
+        dirty = 1;
+      }
       if (now >= next_scan) {
         long got = dqdb_pickup(&q);
         if (got == -1) die_sys(EXIT_TEMP, "unable to take new mail", 0);
@@ -418,6 +601,10 @@ int main(int argc, char **argv)
       if (next_due && (next_due - now) * 1000 < wait_ms)
         wait_ms = next_due > now ? (next_due - now) * 1000 : 0;
       if ((next_scan - now) * 1000 < wait_ms) wait_ms = (next_scan - now) * 1000;
+      if (wake_ms) {
+        long long w = wake_ms - mono_ms();
+        if (w < wait_ms) wait_ms = w > 0 ? w : 0;
+      }
     }
     pfd = calloc(nworkers + 2, sizeof *pfd);
     if (!pfd) die_sys(EXIT_TEMP, "out of memory", 0);
@@ -449,6 +636,7 @@ int main(int argc, char **argv)
   dqdb_close(&q);
   smtpc_tls_ctx_free(wcfg.tls_ctx);
   dqbounce_free(&bq);
+  dsetrun_free(&ds);
   classify_free(cls);
   free(workers);
   fprintf(stderr, "stop\n");

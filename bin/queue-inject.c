@@ -331,16 +331,16 @@ static int conn_input(size_t i)
    returned, so new/ never holds a file that is not whole on disk. */
 static void commit_round(void)
 {
-  size_t i, n = 0, k, ok = 0;
+  size_t i, n = 0, g, ok = 0;
   int dir_ok;
   for (i = 0; i < nconn; i++)
     if (conns[i].state == C_READY) gfd[n++] = conns[i].j.fd;
   if (!n) return;
   injectsync_files(&isync, gfd, gerr, n);
-  for (i = 0, k = 0; i < nconn; i++) {
+  for (i = 0, g = 0; i < nconn; i++) {
     struct conn *c = &conns[i];
     if (c->state != C_READY) continue;
-    errno = gerr[k++];
+    errno = gerr[g++];
     if (errno || inject_close(&c->j) == -1 || inject_link(&c->j) == -1) {
       warn_sys("unable to sync or link ", c->j.tmpname);
       inject_abort(&c->j);

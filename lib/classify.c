@@ -3,6 +3,7 @@
    classify_load(); classify() builds the normalised subject of one reply
    and walks the rules in order.  No globals; a loaded set is read-only. */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <errno.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -25,7 +26,9 @@
    whose literals occur in the subject run (a long alternation run as
    one regex tries every alternative at every position). */
 struct piece {
-  pcre2_code *re;
+  pcre2_code *re;          /* 0 when the piece is a plain phrase: */
+  char *lit;               /* the phrase, lowercase, searched for directly */
+  size_t litn;
   unsigned short *f1, *f2; /* prefilter sets (classify_lit.h), or 0 */
   unsigned id;             /* number in the index of first sets */
 };
@@ -188,6 +191,36 @@ static int top_bars(const char *pat, size_t *cut, int max)
   return depth ? -1 : nc;
 }
 
+/* Is pattern p a plain phrase (letters, digits, spaces, punctuation that
+   is not special, or escaped)?  1 with the phrase, lowercase, in *lit. */
+static int plain(const char *p, char **lit, size_t *ln)
+{
+  size_t i, o = 0, n = strlen(p);
+  char *l;
+  *lit = 0;
+  if (n < 3) return 0;
+  for (i = 0; i < n; i++)
+    if (p[i] == '\\') {
+      if (i + 1 >= n || isalnum((unsigned char)p[i + 1]) || (unsigned char)p[i + 1] >= 0x80) return 0;
+      i++;
+    } else if (strchr("^$.|?*+()[]{}", p[i]))
+      return 0;
+  if (!(l = malloc(n + 1))) return 1;       /* ENOMEM shows as no phrase */
+  for (i = 0; i < n; i++) {
+    if (p[i] == '\\') i++;
+    l[o++] = (char)lc((unsigned char)p[i]);
+  }
+  l[o] = 0;
+  *lit = l;
+  *ln = o;
+  return 1;
+}
+
+static void literals_or_none(struct piece *pc, const char *src)
+{
+  classify_lit_sets(src, &pc->f1, &pc->f2);
+}
+
 static int piece(struct piece *pc, const char *file, int line, const char *src, size_t len,
                  char *err, size_t errn)
 {
@@ -197,6 +230,12 @@ static int piece(struct piece *pc, const char *file, int line, const char *src, 
   if (!one) return -1;
   memcpy(one, src, len);
   one[len] = 0;
+  if (plain(one, &pc->lit, &pc->litn)) {
+    /* a phrase: found by a caseless search, no regex at all */
+    literals_or_none(pc, one);
+    free(one);
+    return pc->lit ? 0 : -1;
+  }
   pc->re = pcre2_compile((PCRE2_SPTR)one, len, PCRE2_CASELESS, &ec, &off, 0);
   if (!pc->re) {
     char msg[160], m2[200];
@@ -218,7 +257,8 @@ static void pat_free(struct pat *p)
 {
   int i;
   for (i = 0; i < p->n; i++) {
-    pcre2_code_free(p->pc[i].re);
+    if (p->pc[i].re) pcre2_code_free(p->pc[i].re);
+    free(p->pc[i].lit);
     free(p->pc[i].f1);
     free(p->pc[i].f2);
   }
@@ -628,7 +668,8 @@ static int pat_match(const struct classify *c, struct subject *sb, int k)
                    || !classify_lit_may(pc->f1, sb->bits)))
       continue;
     if (pc->f2 && !classify_lit_may(pc->f2, sb->bits)) continue;
-    if (pcre2_match(pc->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0) {
+    if (pc->re ? pcre2_match(pc->re, (PCRE2_SPTR)sb->s, sb->len, 0, 0, sb->md, 0) >= 0
+               : classify_lit_find(sb->s, sb->len, pc->lit, pc->litn)) {
       sb->memo[k] = 1;
       break;
     }

@@ -389,3 +389,25 @@ void classify_lit_scan(const struct classify_lit_index *x, unsigned char *bits,
     }
   }
 }
+
+int classify_lit_find(const char *h, size_t n, const char *lit, size_t ln)
+{
+  size_t i;
+  int c0, u0;
+  if (!ln) return 1;
+  if (ln > n) return 0;
+  c0 = (unsigned char)lit[0];
+  u0 = c0 >= 'a' && c0 <= 'z' ? c0 - 32 : c0;
+  for (i = 0; i + ln <= n; i++) {
+    const char *a = memchr(h + i, c0, n - ln + 1 - i), *b;
+    size_t k;
+    b = u0 != c0 ? memchr(h + i, u0, (size_t)((a ? a : h + n - ln + 1) - (h + i))) : 0;
+    if (b) a = b;
+    if (!a) return 0;
+    i = (size_t)(a - h);
+    for (k = 1; k < ln; k++)
+      if (lc((unsigned char)h[i + k]) != (unsigned char)lit[k]) break;
+    if (k == ln) return 1;
+  }
+  return 0;
+}

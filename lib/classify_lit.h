@@ -31,6 +31,9 @@ void classify_lit_index_free(struct classify_lit_index *x);
 void classify_lit_scan(const struct classify_lit_index *x, unsigned char *bits,
                        unsigned char *cand, const char *s, size_t n, int more);
 
+/* Does h[0..n) contain lit (lowercase, ln bytes), ASCII case ignored? */
+int classify_lit_find(const char *h, size_t n, const char *lit, size_t ln);
+
 /* Can a literal of set f occur in the subject whose bitmap is bits? */
 int classify_lit_may(const unsigned short *f, const unsigned char *bits);
 #endif

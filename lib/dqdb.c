@@ -12,6 +12,7 @@
 #include "dqbounce.h"
 #include "dqdb.h"
 #include "dqhdr.h"
+#include "dsetrun.h"
 #include "envelope.h"
 #include "io.h"
 #include "spool.h"
@@ -306,6 +307,12 @@ static long pick(struct dqsched *q, const char *sub, char **names, size_t n)
     p.m[k++] = m;
     if (dqhdr_parse(&h, file.s + off, file.len - off) == -1
         || dq_msg_sethdr(m, h.from.s, h.subject.s, h.message_id.s, h.api_data.s) == -1)
+      goto nomem;
+    /* Delivery settings (lib/dsetrun.h): forwarding, once and here, so
+       that forwarded copies get their own queued events; then what the
+       unsubscribe check and the planner need to know of each recipient. */
+    if (q->dset && (dsetrun_forward(q->dset, m, file.s + off, file.len - off) == -1
+                    || dsetrun_classify(q->dset, m, file.s + off, file.len - off) == -1))
       goto nomem;
   }
   p.n = k;

@@ -11,6 +11,7 @@
 #include "dqdb.h"
 #include "dqprep.h"
 #include "dqsched.h"
+#include "dsetrun.h"
 #include "event.h"
 #include "suppress.h"
 #include "tenant.h"
@@ -192,7 +193,10 @@ static int apply(struct dqsched *q, struct dqsched_batch *b, struct dq_msg *m,
   } else {
     long long period, interval, next;
     retry_settings(q, m, &period, &interval);
-    next = dq_retry_next(period, interval, m->accepted, u->time, rc->attempts);
+    /* Time held by a prohibited window does not count against the period. */
+    next = dq_retry_next(period, interval,
+                         m->accepted + (q->dset ? dsetrun_held(q->dset, m, idx, m->accepted, u->time) : 0),
+                         u->time, rc->attempts);
     if (next < 0) {                  /* the retry period is over */
       rc->state = DQ_FAILED;
       u->status = EV_FAILED;
@@ -421,7 +425,8 @@ static void confs_free(struct confs *cc)
 static int add_item(struct dqsched_group *g, struct dq_msg *m, size_t idx)
 {
   struct dqwork_item *it = g->nitem ? &g->item[g->nitem - 1] : 0;
-  if (!it || it->m != m || it->n == DQWORK_RCPT_MAX) {
+  /* An item holds recipients of one priority, so that items sort by it. */
+  if (!it || it->m != m || it->n == DQWORK_RCPT_MAX || m->r[it->idx[0]].prio != m->r[idx].prio) {
     if (g->nitem == g->cap) {
       size_t nc = g->cap ? g->cap * 2 : 8;
       struct dqwork_item *ni = realloc(g->item, nc * sizeof *ni);
@@ -443,6 +448,30 @@ static int add_item(struct dqsched_group *g, struct dq_msg *m, size_t idx)
   return 0;
 }
 
+/* Items by priority, highest first, keeping the order (oldest first)
+   within one priority: a counting sort over 0..255.  Sets g->prio. */
+static int prio_sort(struct dqsched_group *g)
+{
+  size_t count[256], i, at = 0;
+  struct dqwork_item *s;
+  int k;
+  memset(count, 0, sizeof count);
+  for (i = 0; i < g->nitem; i++) count[g->item[i].m->r[g->item[i].idx[0]].prio]++;
+  for (k = 255; k >= 0 && !count[k]; k--) ;
+  g->prio = (unsigned char)(k < 0 ? 0 : k);
+  if (g->nitem < 2 || count[g->prio] == g->nitem) return 0;
+  if (!(s = malloc(g->nitem * sizeof *s))) return errno = ENOMEM, -1;
+  for (k = 255; k >= 0; k--) {
+    size_t n = count[k];
+    count[k] = at;
+    at += n;
+  }
+  for (i = 0; i < g->nitem; i++) s[count[g->item[i].m->r[g->item[i].idx[0]].prio]++] = g->item[i];
+  memcpy(g->item, s, g->nitem * sizeof *s);
+  free(s);
+  return 0;
+}
+
 int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long long *next)
 {
   struct hidx *gi;
@@ -460,7 +489,14 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
   *next = 0;
   if (!(gi = calloc(1, sizeof *gi))) return errno = ENOMEM, -1;
   p->index = gi;
+  if (q->dset) dsetrun_tick(q->dset, now);
   for (m = q->head; m; m = m->next) {
+    /* Settings changed since it was looked at: its recipients again. */
+    if (q->dset && m->dsgen != q->dset->serial) {
+      char fp[4200];
+      if (dqdb_path(fp, sizeof fp, q, "queue", m->id) == 0 && dsetrun_classify_file(q->dset, m, fp) == -1)
+        goto out;
+    }
     for (i = 0; i < m->nrcpt; i++) {
       struct dq_rcpt *rc = &m->r[i];
       const char *route;
@@ -469,6 +505,13 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
       if (rc->next > now) {
         if (!*next || rc->next < *next) *next = rc->next;
         continue;
+      }
+      if (q->dset) {                 /* a prohibited time window: wait for its end */
+        long long until = dsetrun_hold(q->dset, m, i, now);
+        if (until) {
+          if (!*next || until < *next) *next = until;
+          continue;
+        }
       }
       buf_trunc(&ascii, 0);
       if (addr_domain_ascii(&ascii, addr_domain(rc->addr)) == -1) {
@@ -487,7 +530,8 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
       }
       buf_trunc(&key, 0);
       if (buf_printf(&key, "%s/%s/%s%s", m->tenant, m->comp, route ? "route=" : "",
-                     route ? route : ascii.s) == -1)
+                     route ? route : ascii.s) == -1
+          || (rc->speed && buf_printf(&key, "#%u", (unsigned)rc->speed) == -1))
         goto out;
       if (!hget(gi, key.s, &g)) {
         struct dqsched_group *ng;
@@ -510,6 +554,13 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
         ng->dest = strdup(route ? route : ascii.s);
         ng->is_route = route != 0;
         ng->prep = dqprep_conf_ref(pc);
+        if (q->dset) {
+          struct dset_speed sp;
+          dsetrun_speed(q->dset, m, i, 0, &sp);
+          ng->maxconn = sp.maxconn;
+          ng->interval = sp.interval;
+          ng->nips = sp.nips;
+        }
         p->ngroup++;
         if (!ng->key || !ng->dest || hput(gi, key.s, p->ngroup - 1) == -1) goto out;
         g = p->ngroup - 1;
@@ -517,6 +568,8 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
       if (add_item(&p->group[g], m, i) == -1) goto out;
     }
   }
+  for (i = 0; i < p->ngroup; i++)
+    if (prio_sort(&p->group[i]) == -1) goto out;
   r = 0;
 out:
   if (r == -1) {
@@ -541,6 +594,7 @@ int dqsched_take(struct dqsched_plan *p, size_t g, struct dqsched_job *j)
   memset(j, 0, sizeof *j);
   if (n == 0) return 0;
   if (n > DQSCHED_JOB_MAXMSG) n = DQSCHED_JOB_MAXMSG;
+  if (gr->jobmax && n > gr->jobmax) n = gr->jobmax;
   j->key = strdup(gr->key);
   j->job.dest = strdup(gr->dest);
   j->job.item = malloc(n * sizeof *j->job.item);
@@ -555,6 +609,8 @@ int dqsched_take(struct dqsched_plan *p, size_t g, struct dqsched_job *j)
   j->job.nitem = n;
   j->job.is_route = gr->is_route;
   j->job.prep = dqprep_conf_ref(gr->prep);
+  j->job.interval = gr->interval;
+  j->job.prio = j->job.item[0].m->r[j->job.item[0].idx[0]].prio;
   gr->taken += n;
   for (i = 0; i < n; i++) {
     struct dq_msg *m = (struct dq_msg *)j->job.item[i].m;

@@ -17,8 +17,11 @@
 #include "dqwork.h"
 #include "tbl.h"
 
+struct dsetrun;                      /* lib/dsetrun.h */
+
 #define DQSCHED_PICKUP_BATCH 200     /* messages in one pickup transaction */
 #define DQSCHED_JOB_MAXMSG 50        /* messages in one worker job (connection) */
+#define DQSCHED_JOB_MINMSG 10        /* a job is not split below this to open more connections */
 #define DQSCHED_BAD_MAX 10000        /* unreadable new/ files remembered */
 
 struct dqsched {
@@ -30,6 +33,7 @@ struct dqsched {
   char **bad;                        /* new/ ids that could not be read */
   size_t nbad;
   const struct dqprep_env *prep_env; /* for the workers' settings (lib/dqprep.h) */
+  struct dsetrun *dset;              /* delivery settings (lib/dsetrun.h); 0: none */
   /* The unsubscribe filter whose list applies to recipient idx of m (at
      pickup), or 0: only entries for all mail apply.  May be 0. */
   const char *(*unsub_filter)(struct dqsched *q, const struct dq_msg *m, size_t idx);
@@ -42,7 +46,10 @@ struct dqsched_group {
   char *key, *dest;
   int is_route;
   struct dqprep_conf *prep;          /* settings of the group's tenant/composition */
-  struct dqwork_item *item;
+  unsigned maxconn, interval, nips;  /* delivery speed (maxconn 0: deliver's default) */
+  unsigned char prio;                /* the highest priority of its items */
+  size_t jobmax;                     /* items of the next job taken; 0: DQSCHED_JOB_MAXMSG */
+  struct dqwork_item *item;          /* by priority, highest first, then oldest first */
   size_t nitem, cap, taken;
 };
 struct dqsched_plan {

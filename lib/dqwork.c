@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "addr.h"
 #include "classify.h"
 #include "dns.h"
@@ -31,7 +32,33 @@ struct sess {
   char remote[DNS_NAME_MAX + 64];    /* "host [ip]" */
   struct buf lines;                  /* results not yet written */
   int werr;                          /* writing results failed */
+  long long last_mail;               /* us (monotonic) our last MAIL was answered; 0 none */
 };
+
+static long long us_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int stopping(const struct sess *s)
+{
+  return s->cfg->stop && *s->cfg->stop;
+}
+
+/* Delivery speed: the next MAIL goes job->interval ms after the reply to
+   the last one (the server had that MAIL before it answered, so it sees
+   at least the interval between the two).  A stop request cuts the wait. */
+static void pace(struct sess *s)
+{
+  long long due = s->last_mail + 1000LL * s->job->interval, left;
+  if (!s->job->interval || !s->last_mail) return;
+  while (!stopping(s) && (left = due - us_now()) > 0) {
+    struct timespec ts = { (time_t)(left / 1000000), (long)(left % 1000000) * 1000L };
+    nanosleep(&ts, 0);
+  }
+}
 
 static void emit(struct sess *s, const struct dq_msg *m, size_t idx, int kind,
                  int err, const char *reply, int connected)
@@ -163,11 +190,13 @@ static int rcpt_send(struct sess *s, const struct dq_msg *m, size_t idx,
     return 0;
   }
   if (buf_printf(&t->rcpt, "RCPT TO:<%s>\r\n", t->a.s) == -1) goto nomem;
+  pace(s);
   if (pipe) {
     /* RFC 2920: MAIL, RCPT and DATA in one write, replies in order. */
     if (buf_add(&t->cmd, t->rcpt.s, t->rcpt.len) == -1 || buf_adds(&t->cmd, "DATA\r\n") == -1)
       goto nomem;
     if (smtpc_put(&s->c, t->cmd.s, t->cmd.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
+    s->last_mail = us_now();
     if ((kind = decide(s, "mail", code, &err)) != DQ_SUCCEEDED) reply_text(s, &t->txt);
     stage = "sending RCPT TO";
     if ((code = smtpc_reply(&s->c)) == -1) goto lost;
@@ -183,6 +212,7 @@ static int rcpt_send(struct sess *s, const struct dq_msg *m, size_t idx,
     }
   } else {
     if (smtpc_put(&s->c, t->cmd.s, t->cmd.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
+    s->last_mail = us_now();
     if ((kind = decide(s, "mail", code, &err)) != DQ_SUCCEEDED) goto refused;
     stage = "sending RCPT TO";
     if (smtpc_put(&s->c, t->rcpt.s, t->rcpt.len) == -1 || (code = smtpc_reply(&s->c)) == -1) goto lost;
@@ -240,7 +270,12 @@ static int item_send(struct sess *s, const struct dqwork_item *it, size_t *pos)
     goto out;
   }
   for (i = *pos; i < it->n; i++) {
-    int k = rcpt_send(s, m, it->idx[i], file.s + off, file.len - off, &t);
+    int k;
+    if (stopping(s)) {               /* asked to make room: the rest stay untried */
+      *pos = it->n;
+      goto out;
+    }
+    k = rcpt_send(s, m, it->idx[i], file.s + off, file.len - off, &t);
     flush(s);
     if (k == -1) {
       *pos = i + 1;
@@ -291,7 +326,8 @@ static int sess_open(struct sess *s, const struct dns_ip *ip, unsigned port, int
   if (dns_ip_fmt(ip, ipt, sizeof ipt) == -1) ipt[0] = 0;
   snprintf(s->remote, sizeof s->remote, "%s [%s]", s->host, ipt);
   smtpc_init(&s->c, s->cfg->timeout);
-  if (smtpc_connect(&s->c, (struct sockaddr *)&ss, len, s->cfg->connect_timeout) == -1) {
+  if (smtpc_connect_from(&s->c, (struct sockaddr *)&ss, len, s->job->local_ip,
+                         s->cfg->connect_timeout) == -1) {
     buf_trunc(why, 0);
     buf_printf(why, "connect to %s [%s]:%u: %s", s->host, ipt, port, strerror(errno));
     return -1;
@@ -334,7 +370,7 @@ refused:
 static size_t sess_run(struct sess *s, const struct dqwork_job *job, size_t start, size_t *pos)
 {
   size_t i;
-  for (i = start; i < job->nitem; i++) {
+  for (i = start; i < job->nitem && !stopping(s); i++) {
     if (item_send(s, &job->item[i], pos) == -1) {
       smtpc_close(&s->c);
       if (*pos < job->item[i].n) return i;

@@ -12,6 +12,7 @@
    recipient's outcome is known.  Never exits; reads no environment. */
 #include <stddef.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include "classify.h"
 #include "dq.h"
 #include "dqprep.h"
@@ -28,6 +29,7 @@ struct dqwork_cfg {
   void *tls_ctx;                     /* smtpc_tls_ctx(); 0: never STARTTLS */
   const struct classify *cls;        /* reply rules; 0: every 5xx is status 99 */
   const struct dqprep_env *prep;     /* per installation (VERP secret); 0: no VERP */
+  volatile sig_atomic_t *stop;       /* set (by a signal): end after the current transaction */
 };
 
 struct dqwork_item {                 /* one message, some of its recipients */
@@ -42,6 +44,9 @@ struct dqwork_job {
   struct dqwork_item *item;
   size_t nitem;
   struct dqprep_conf *prep;          /* settings of the job's tenant and composition, or 0 */
+  unsigned interval;                 /* ms from one transaction's MAIL to the next (delivery speed) */
+  char local_ip[46];                 /* sending IP to bind; "": the kernel's choice */
+  unsigned char prio;                /* priority of its first (highest) item */
 };
 
 /* 0 when a result was written for every recipient; -1 (errno) when the

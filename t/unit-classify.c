@@ -107,7 +107,7 @@ int main(int argc, char **argv)
   (void)argc;
   snprintf(dir, sizeof dir, "%.*s/../templates/classify",
            slash ? (int)(slash - argv[0]) : 1, slash ? argv[0] : ".");
-  plan((int)(sizeof replies / sizeof replies[0]) + 2 * (int)(sizeof codes / sizeof codes[0]) + 18);
+  plan((int)(sizeof replies / sizeof replies[0]) + 2 * (int)(sizeof codes / sizeof codes[0]) + 20);
 
   ok(classify_load(&c, dir, err, sizeof err) == 0, "the shipped rules load");
   if (!c) { printf("Bail out! %s\n", err); return 1; }
@@ -164,8 +164,10 @@ int main(int argc, char **argv)
 
   /* local rules come first, may use the names `rules' defines; the
      prefilter never hides a match, whatever the case */
-  ok(load_with("@define\tfb\tfoo(?:bar)?baz|qux\n2\t@fb\n", "5\t^stage=rcpt\\b\t@fb\n", &c2, err, sizeof err) == 0,
+  ok(load_with("@define\tfb\tfoo(?:bar)?baz|qux\n8\tsize\\-limit\\.\n2\t@fb\n", "5\t^stage=rcpt\\b\t@fb\n", &c2, err, sizeof err) == 0,
      "rules with @define and a local file load");
+  ok(classify_reply(c2, 552, 0, "552 Size-LIMIT. exceeded") == 8, "a plain phrase matches, case ignored");
+  ok(classify_reply(c2, 552, 0, "552 sizeXlimit. exceeded") == 99, "an escaped dot in a phrase is a dot");
   ok(classify_reply_at(c2, "rcpt", 550, 0, "FOOBARBAZ") == 5, "a local rule wins");
   ok(classify_reply_at(c2, "data", 550, 0, "x FooBaz y") == 2, "the shipped rule after it");
   ok(classify_reply_at(c2, "data", 550, 0, "QuX") == 2, "each alternative of a split pattern");
