@@ -289,19 +289,33 @@ static void sending_ip(const struct dqsched_group *gr, struct dqsched_job *sj)
    is busy; a connection whose mail is all of lower priority is asked to
    stop after its current transaction (SIGUSR1), so that the next plan
    sends the waiting mail first.  One at a time. */
+/* The highest priority among the recipients of w's job that have no
+   result yet. */
+static unsigned char busy_prio(const struct worker *w)
+{
+  unsigned char p = 0;
+  size_t i, k;
+  for (i = 0; i < w->job.nitem; i++)
+    for (k = 0; k < w->job.item[i].n; k++) {
+      const struct dq_rcpt *rc = &w->job.item[i].m->r[w->job.item[i].idx[k]];
+      if (rc->busy && rc->prio > p) p = rc->prio;
+    }
+  return p;
+}
+
 static void make_room(const struct dqsched_group *gr)
 {
-  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio;
+  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio, have;
   size_t i;
   for (i = 0; i < nworkers; i++)
     if (!strcmp(workers[i]->key, gr->key) && workers[i]->yielded) return;
   for (i = 0; i < nworkers; i++) {
     struct worker *w = workers[i];
-    if (strcmp(w->key, gr->key) || w->job.prio >= want || w->fd == -1) continue;
+    if (strcmp(w->key, gr->key) || w->fd == -1 || (have = busy_prio(w)) >= want) continue;
     if (kill(w->pid, SIGUSR1) == 0) {
       w->yielded = 1;
       fprintf(stderr, "yield dest=%s pid=%ld prio=%u for=%u\n", gr->key, (long)w->pid,
-              (unsigned)w->job.prio, (unsigned)want);
+              (unsigned)have, (unsigned)want);
     }
     return;
   }

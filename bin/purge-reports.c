@@ -263,6 +263,7 @@ int main(int argc, char **argv)
   }
   if (!dry) say("purge done max_txn_ms=%.1f", worst);
   /* Make the lazy commits durable now; the checkpoint service would too. */
+  tbl_set_stuck(db, 3600);         /* a large cache takes long to write out */
   if (!dry && tbl_checkpoint(db) == -1) fail("unable to checkpoint", 0);
   tbl_close(db);
   close(fd);

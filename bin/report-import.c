@@ -3,7 +3,8 @@
    moving between installations, loading test and benchmark data.  BATCH
    events a transaction, through event_add_many (records, indexes,
    counters).  -v prints the number of lines committed after every
-   commit; -L prints commit latencies on fd 2 at the end.
+   commit; -L prints commit latencies on fd 2 at the end; -k checkpoints
+   every SECONDS (a long load keeps its log files bounded).
    Environment: CMC_HOME.  Exit 0 done, 100 bad usage or a bad line (the
    lines before its transaction are committed), 111 database trouble. */
 #include <errno.h>
@@ -19,7 +20,7 @@
 #include "io.h"
 #include "tbl.h"
 
-#define USAGE "usage: report-import [-b BATCH] [-v] [-L] <events"
+#define USAGE "usage: report-import [-b BATCH] [-k SECONDS] [-v] [-L] <events"
 #define LINE_MAX_BYTES 65536
 #define FIELDS 17
 #define BATCH_MAX 10000
@@ -153,13 +154,19 @@ int main(int argc, char **argv)
   double *lat = 0, t0, worst = 0;
   size_t nlat = 0, n, i;
   int c, verbose = 0, latency = 0, r, eof = 0;
+  long every = 0;
+  double last_ck;
   prog = "report-import";
-  while ((c = getopt(argc, argv, "b:vL")) != -1) {
+  while ((c = getopt(argc, argv, "b:k:vL")) != -1) {
     char *end;
     switch (c) {
     case 'b':
       batch = strtoul(optarg, &end, 10);
       if (*end || !*optarg || batch < 1 || batch > BATCH_MAX) usage();
+      break;
+    case 'k':
+      every = strtol(optarg, &end, 10);
+      if (*end || !*optarg || every < 1 || every > 86400) usage();
       break;
     case 'v': verbose = 1; break;
     case 'L': latency = 1; break;
@@ -174,7 +181,7 @@ int main(int argc, char **argv)
     die_sys(EXIT_TEMP, "out of memory", 0);
   if (latency && !(lat = calloc(LAT_MAX, sizeof *lat))) die_sys(EXIT_TEMP, "out of memory", 0);
   if (tbl_open(&db, dbdir, 0) == -1) die_sys(EXIT_TEMP, "unable to open database in ", dbdir);
-  t0 = now_ms();
+  t0 = last_ck = now_ms();
   while (!eof) {
     struct tbl_txn *x;
     double a;
@@ -214,6 +221,13 @@ int main(int argc, char **argv)
     if (a > worst) worst = a;
     if (lat && nlat < LAT_MAX) lat[nlat++] = a;
     done += n;
+    if (every && now_ms() - last_ck > (double)every * 1e3) {
+      /* A checkpoint of a large cache may take minutes: not "stuck". */
+      tbl_set_stuck(db, 3600);
+      if (tbl_checkpoint(db) == -1) die_sys(EXIT_TEMP, "unable to checkpoint", 0);
+      tbl_set_stuck(db, 0);
+      last_ck = now_ms();
+    }
     if (verbose) {
       int m = snprintf(msg, sizeof msg, "%lu\n", done);
       if (write_all(1, msg, (size_t)m) == -1) die_sys(EXIT_TEMP, "unable to write output", 0);
@@ -229,5 +243,9 @@ int main(int argc, char **argv)
     warn(msg, 0);
   }
   tbl_close(db);
+  for (i = 0; i < batch; i++) buf_free(&lines[i].b);
+  free(lines);
+  free(evs);
+  free(lat);
   return 0;
 }

@@ -552,6 +552,7 @@ int main(int argc, char **argv)
   if (tbl_open(&db, dbdir, 0) == -1) die_sys(EXIT_TEMP, "unable to open database in ", dbdir);
   if (!strcmp(cmd, "verify")) {
     cmd_verify(tenant, &o);
+    buf_free(&out);
     tbl_close(db);
     return 0;
   }
@@ -573,6 +574,7 @@ int main(int argc, char **argv)
     warn(msg, 0);
   }
   flush(1);
+  buf_free(&out);
   tbl_close(db);
   return 0;
 }

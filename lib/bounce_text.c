@@ -43,6 +43,7 @@ static const char *const orig_marks[] = {
   "message headers follow",
   "original mail as follows",
   "----- returned message -----",
+  "------- returned message --------",
   "----- unsent message below -----",
   "------ original message headers",
   "--- original message header",

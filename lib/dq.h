@@ -13,7 +13,8 @@
 
    Result line (worker -> deliver, one per recipient, TAB-separated):
      ID  INDEX  K|Z|D  ERROR  REMOTE  LOCAL-IP  REPLY  LF
-   K succeeded, Z deferred, D failed with ERROR (event.h ERR_*, 0 for K/Z);
+   K succeeded, Z deferred, D failed with ERROR (event.h ERR_*; 0 for K;
+   for Z the status the reply would have were it final, or 0);
    REMOTE "host [ip]" or ""; REPLY one line. */
 #include <stddef.h>
 #include "buf.h"
@@ -81,7 +82,8 @@ long long dq_retry_next(long long period, long long interval, long long accepted
 
 /* The decision on one SMTP reply: DQ_SUCCEEDED (2xx), DQ_DEFERRED (4xx
    and anything unexpected) or DQ_FAILED with *err set (5xx: ERR_OTHER).
-   XXX: classify-bounce replaces the 5xx rule with its detailed statuses. */
+   The worker then gives every 4xx/5xx its detailed status with the
+   classification rules (lib/classify.h; decide() in lib/dqwork.c). */
 int dq_classify(int code, const char *reply, int *err);
 
 struct dq_result {

@@ -161,10 +161,13 @@ ok $? "after all the refusals tmp/ and new/ are empty"
 # an id must be in new/, whole; nothing partial may be in new/.
 kill "$SERVER"; wait "$SERVER" 2>/dev/null
 clear
-start
-$PY - "$TMPD" <<'PYEOF' >"$TMPD/kill.out"
-import os, random, signal, socket, subprocess, sys, threading, time
-tmpd = sys.argv[1]; home = os.environ["CMC_HOME"]; sockp = home + "/run/inject.sock"
+# restarted after every kill, as s6 would
+bg sh -c 'while [ ! -f "$1/stop" ]; do queue-inject -d 2>>"$1/server.log"; done' sh "$TMPD"
+LOOP=$!
+wait_for 10 test -S "$SOCK"
+$PY - "$TMPD" "$LOOP" <<'PYEOF' >"$TMPD/kill.out"
+import os, random, signal, socket, sys, threading, time
+tmpd, loop = sys.argv[1], int(sys.argv[2]); home = os.environ["CMC_HOME"]; sockp = home + "/run/inject.sock"
 env = b"Tacme\0Cdefault\0Fs@example.com\0Rr@example.org\0\0"
 got, lock, stop = {}, threading.Lock(), False
 def body(tok): return b"Subject: %s\r\n\r\n" % tok + (b"%s line\r\n" % tok) * 300 + b"end %s\r\n" % tok
@@ -185,18 +188,22 @@ def client(k):
             time.sleep(0.01)
 ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
 for t in ts: t.start()
+def server():
+    for d in os.listdir("/proc"):
+        if not d.isdigit(): continue
+        try: st = open("/proc/%s/stat" % d).read()
+        except OSError: continue
+        if int(st[st.rfind(")") + 2:].split()[1]) == loop: return int(d)
+    return None
 rnd = random.Random(7); kills = 0
-pid = int(open(tmpd + "/server.pid").read()); p = None
 t_end = time.time() + 4
 while time.time() < t_end:
     time.sleep(rnd.uniform(0.05, 0.3))
-    os.kill(pid, signal.SIGKILL); kills += 1
-    if p: p.wait()                       # dead, its lock released
-    else:
-        while os.path.exists("/proc/%d/fd" % pid) and os.listdir("/proc/%d/fd" % pid): time.sleep(0.01)
-    p = subprocess.Popen(["queue-inject", "-d"], stderr=open(tmpd + "/server.log", "a"))
-    pid = p.pid
-    open(tmpd + "/server.pid", "w").write(str(pid))
+    pid = server()
+    if pid:
+        try: os.kill(pid, signal.SIGKILL); kills += 1
+        except OSError: pass
+open(tmpd + "/stop", "w").close()
 stop = True
 for t in ts: t.join()
 missing = broken = 0
@@ -212,9 +219,9 @@ print("kills=%d acked=%d in_new=%d missing=%d broken=%d" % (kills, len(got), len
 PYEOF
 diag "$(cat "$TMPD/kill.out")"
 like "$(cat "$TMPD/kill.out")" "kills=[1-9]* acked=[1-9]* * missing=0 broken=0" "SIGKILL under load: every acknowledged message is whole in new/, nothing partial there"
-SERVER=$(cat "$TMPD/server.pid" 2>/dev/null)
-BGPIDS="$BGPIDS $SERVER"
-wait_for 10 test -S "$SOCK"
+pkill -KILL -P "$LOOP" 2>/dev/null
+wait "$LOOP" 2>/dev/null
+start
 kill -TERM "$SERVER"
 gone() { ! kill -0 "$SERVER" 2>/dev/null; }
 wait_for 10 gone && [ ! -e "$SOCK" ]

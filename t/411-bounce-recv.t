@@ -9,9 +9,11 @@
 # another message's MAC, unknown message or tenant) and malformed mail
 # (truncated MIME, 10 MB of garbage, message/rfc822 nested 30 deep) is kept
 # in spool/unmatched/; auto-replies and delay notices change nothing;
-# nothing crashes and bounce/ empties.
+# mail to unsubscribe@ with a genuine token (the List-Unsubscribe mailto)
+# puts the recipient on the unsubscribe list; nothing crashes and bounce/
+# empties.
 . "${0%/*}/lib.sh"
-plan 29
+plan 32
 
 mkhome
 export CMC_HOSTNAME=relay.test
@@ -22,6 +24,8 @@ start_sink "$TMPD/a" 127.0.0.2
 export CMC_REMOTE_PORT=$SINK_PORT
 MX=$(free_port)
 bg tcpserver -q -R -H -c 50 127.0.0.1 "$MX" "$BIN/smtp-recv" -m 2>"$TMPD/mx.log"
+UNSUB_SECRET=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+echo "$UNSUB_SECRET" >"$CMC_HOME/etc/unsubscribe-secret"
 bg deliver 2>"$TMPD/deliver.err"
 dpid=$!
 wait_port "$MX" || { echo "Bail out! smtp-recv -m did not start"; exit 1; }
@@ -40,9 +44,9 @@ like "$V1 $VB" "b-*@return.acme.relay.test b-*@bounces.beta.test" "VERP senders 
 VF=$(echo "$V2" | sed 's/-\([a-z2-7]\{12\}\)@/-aaaaaaaaaaaa@/')
 VX=$(echo "$V1" | sed 's/^b-[0-9a-f]*-/b-0000000000000000000000001-/')
 
-$PY - "$MX" "$V1" "$VB" "$VF" "$VX" "$V2" <<'PYEOF'
-import smtplib, sys, os
-port = int(sys.argv[1]); v1, vb, vf, vx, v2 = sys.argv[2:7]
+$PY - "$MX" "$V1" "$VB" "$VF" "$VX" "$V2" "$UNSUB_SECRET" <<'PYEOF'
+import smtplib, sys, os, hmac, hashlib, base64
+port = int(sys.argv[1]); v1, vb, vf, vx, v2, usecret = sys.argv[2:8]
 n = 2; failed = 0
 def ok(c, name):
     global n, failed
@@ -122,10 +126,19 @@ nest = dsn(v2, "U2@a.test", "5.1.1", "550 5.1.1 user unknown").replace(
     "--B1--", "--B1\r\nContent-Type: message/rfc822\r\n\r\n" + nest + "\r\n--B1--")
 nest_forged = nest.replace(v2, vf)
 ok(send(vf, nest_forged) == 250, "message/rfc822 nested 30 deep, to a forged address: taken")
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+payload = b"acme\ndefault\nnews\nU2@a.test"
+mac = hmac.new(bytes.fromhex(usecret), b"cmc-unsub1\0" + payload, hashlib.sha256).digest()[:16]
+tok = b64(payload) + "." + b64(mac)
+ok(send("unsubscribe@return.acme.relay.test", "From: U2@a.test\r\nSubject: unsubscribe %s\r\n\r\n\r\n" % tok,
+        "U2@a.test") == 250, "unsubscribe mail with a token: taken")
+bad = b64(payload.replace(b"U2@", b"U3@")) + "." + b64(mac)
+ok(send("unsubscribe@return.acme.relay.test", "Subject: %s\r\n\r\n\r\n" % bad, "x@a.test") == 250,
+   "unsubscribe mail with a forged token: taken")
 sys.exit(failed)
 PYEOF
 [ $? = 0 ] || failed=1
-n=17
+n=19
 
 # deliver's side
 has() { ev "$1" "$2" | grep -q "$3"; }
@@ -143,8 +156,9 @@ wait_for 60 empty
 ok $? "bounce/ empties"
 is "$(ev acme "$id" | grep -c 'failed	2	u1@a.test')" 1 "the second copy of the bounce records nothing more"
 is "$(ev acme "$id" | grep -ci 'failed.*u2@a.test')" 0 "no forged or malformed mail failed U2"
-is "$(ls "$CMC_HOME/spool/unmatched" | wc -l | tr -d ' ')" 7 \
-  "unmatched/ keeps: bad MAC, unknown message, unknown tenant, postmaster, truncated, garbage, nested"
+is "$(ls "$CMC_HOME/spool/unmatched" | wc -l | tr -d ' ')" 8 \
+  "unmatched/ keeps: bad MAC, unknown message, unknown tenant, postmaster, truncated, garbage, nested, forged token"
+like "$(cmcctl unsubscribed list acme | cut -f1-3)" "default	U2@a.test	news" "the genuine token put U2 on the unsubscribe list of filter news"
 grep -q 'result=ignored why=auto-reply' "$TMPD/deliver.err" && grep -q 'result=ignored why=delayed' "$TMPD/deliver.err"
 ok $? "the auto-reply and the delay notice are ignored (logged)"
 kill -0 "$dpid"

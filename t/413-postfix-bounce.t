@@ -97,12 +97,12 @@ pf_stop() {
   timeout 30 postfix -c "$P/etc" stop >/dev/null 2>&1
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] && kill -KILL -- "-$pid" 2>/dev/null
 }
+trap 'pf_stop; cleanup' EXIT
 if ! timeout 60 postfix -c "$P/etc" start >"$TMPD/pf-start.log" 2>&1; then
   cat "$TMPD/pf-start.log" "$P/maillog" 2>/dev/null | sed 's/^/# /'
   echo "Bail out! the private Postfix did not start"
   exit 1
 fi
-trap 'pf_stop; cleanup' EXIT
 wait_port "$PFPORT" || { echo "Bail out! Postfix smtpd does not listen"; exit 1; }
 
 bg deliver 2>"$TMPD/deliver.err"

@@ -10,6 +10,7 @@ the events happen (one lock):
     conn  TIME CID SRCIP          a connection was accepted
     mail  TIME CID SRCIP SENDER   MAIL FROM was received
     msg   TIME CID SRCIP RCPT ID  end of data (ID: the X-Seq or Message-ID field)
+    defer TIME CID SRCIP RCPT     a recipient whose address starts with "defer" got 451
     end   TIME CID                QUIT received, or the connection was lost
 TIME is time.time() with microseconds.  A connection counts as open from
 its "conn" to its "end": the client can only open its next connection
@@ -65,8 +66,15 @@ class H(socketserver.StreamRequestHandler):
                     log("mail", now(), cid, src, sender)
                     w.write(b"250 2.1.0 ok\r\n")
                 elif up.startswith("RCPT TO:"):
-                    rcpts.append(cmd[8:].strip().split()[0].strip("<>"))
-                    w.write(b"250 2.1.5 ok\r\n")
+                    r = cmd[8:].strip().split()[0].strip("<>")
+                    if r.lower().startswith("defer"):
+                        log("defer", now(), cid, src, r)
+                        w.write(b"451 4.3.0 try again later\r\n")
+                    else:
+                        rcpts.append(r)
+                        w.write(b"250 2.1.5 ok\r\n")
+                elif up == "DATA" and not rcpts:
+                    w.write(b"554 5.5.1 no valid recipients\r\n")
                 elif up == "DATA":
                     w.write(b"354 go ahead\r\n")
                     w.flush()
