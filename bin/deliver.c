@@ -47,6 +47,7 @@
 #define CONNECT_TIMEOUT 30
 #define SMTP_TIMEOUT_DEFAULT 300
 #define WAIT_MAX 5000                /* ms: longest sleep between looks at the clock */
+#define SETTINGS_LOOK_MS 250         /* ms between looks at the settings generation */
 
 struct worker {
   pid_t pid;
@@ -289,6 +290,28 @@ static void sending_ip(const struct dqsched_group *gr, struct dqsched_job *sj)
    is busy; a connection whose mail is all of lower priority is asked to
    stop after its current transaction (SIGUSR1), so that the next plan
    sends the waiting mail first.  One at a time. */
+/* Ask worker w to stop after its current transaction (SIGUSR1); what
+   it has not tried stays pending, no attempt counted. */
+static void yield(struct worker *w, const char *why)
+{
+  if (w->yielded || w->fd == -1 || kill(w->pid, SIGUSR1) == -1) return;
+  w->yielded = 1;
+  fprintf(stderr, "yield dest=%s pid=%ld why=%s\n", w->key, (long)w->pid, why);
+}
+
+/* 1 if a recipient of w's job without a result yet is now held by a
+   prohibited time window. */
+static int holds(const struct worker *w, long long now)
+{
+  size_t i, k;
+  for (i = 0; i < w->job.nitem; i++)
+    for (k = 0; k < w->job.item[i].n; k++)
+      if (w->job.item[i].m->r[w->job.item[i].idx[k]].busy
+          && dsetrun_hold(&ds, w->job.item[i].m, w->job.item[i].idx[k], now))
+        return 1;
+  return 0;
+}
+
 /* The highest priority among the recipients of w's job that have no
    result yet. */
 static unsigned char busy_prio(const struct worker *w)
@@ -305,18 +328,14 @@ static unsigned char busy_prio(const struct worker *w)
 
 static void make_room(const struct dqsched_group *gr)
 {
-  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio, have;
+  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio;
   size_t i;
   for (i = 0; i < nworkers; i++)
     if (!strcmp(workers[i]->key, gr->key) && workers[i]->yielded) return;
   for (i = 0; i < nworkers; i++) {
     struct worker *w = workers[i];
-    if (strcmp(w->key, gr->key) || w->fd == -1 || (have = busy_prio(w)) >= want) continue;
-    if (kill(w->pid, SIGUSR1) == 0) {
-      w->yielded = 1;
-      fprintf(stderr, "yield dest=%s pid=%ld prio=%u for=%u\n", gr->key, (long)w->pid,
-              (unsigned)have, (unsigned)want);
-    }
+    if (strcmp(w->key, gr->key) || w->fd == -1 || busy_prio(w) >= want) continue;
+    yield(w, "priority");
     return;
   }
 }
@@ -331,6 +350,9 @@ static void dispatch(long long now, long long *next)
     warn_sys("unable to plan deliveries", 0);
     return;
   }
+  /* A window began while a connection sends mail it holds: stop it. */
+  for (g = 0; g < nworkers; g++)
+    if (!workers[g]->yielded && holds(workers[g], now)) yield(workers[g], "window");
   for (g = 0; g < plan.ngroup; g++) {
     struct dqsched_group *gr = &plan.group[g];
     size_t busy = active(gr->key), limit = gr->maxconn ? gr->maxconn : maxconn;
@@ -492,7 +514,7 @@ int main(int argc, char **argv)
   static struct sockaddr_in resolver;
   int have_resolver = 0, opt;
   const char *qdomain = 0;
-  long long next_scan = 0, next_due = 0, last_look = 0;
+  long long next_scan = 0, next_due = 0, last_look = mono_ms();
   struct sigaction sa;
   prog = "deliver";
   while ((opt = getopt(argc, argv, "q:")) != -1) {
@@ -581,13 +603,16 @@ int main(int argc, char **argv)
     char junk[512];
     if (got_term && nworkers == 0) break;
     if (!got_term) {
-      /* Settings changed (generation): reload, and plan with them. */
-      if (now != last_look) {
+      /* Settings changed (generation): reload; running connections stop
+         after their current transaction, and everything is planned anew
+         with the new settings. */
+      if (mono_ms() - last_look >= SETTINGS_LOOK_MS) {
         int k = dqdb_ready(&q) == 0 ? dsetrun_refresh(&ds, q.db) : -1;
-        last_look = now;
+        last_look = mono_ms();
         if (k == 1) {
           dirty = 1;
           fprintf(stderr, "settings generation=%llu\n", ds.gen);
+          for (i = 0; i < nworkers; i++) yield(workers[i], "settings");
         } else if (k == -1) {
           warn_sys("unable to read the delivery settings (the old ones stay)", 0);
           dqdb_read_failed(&q);

@@ -23,7 +23,7 @@
 #define USAGE "usage: report-import [-b BATCH] [-k SECONDS] [-v] [-L] <events"
 #define LINE_MAX_BYTES 65536
 #define FIELDS 17
-#define BATCH_MAX 10000
+#define BATCH_MAX 2000          /* the lock table holds a transaction of this many */
 #define TRIES 20
 #define LAT_MAX 1000000          /* commit latencies kept for -L */
 
@@ -242,6 +242,10 @@ int main(int argc, char **argv)
              nlat ? lat[nlat / 2] : 0.0, nlat ? lat[nlat * 99 / 100] : 0.0, worst);
     warn(msg, 0);
   }
+  /* Write the cache out now, with time for it (a large cache takes long):
+     closing would do it too, without the time. */
+  tbl_set_stuck(db, 3600);
+  if (done && tbl_checkpoint(db) == -1) die_sys(EXIT_TEMP, "unable to checkpoint", 0);
   tbl_close(db);
   for (i = 0; i < batch; i++) buf_free(&lines[i].b);
   free(lines);

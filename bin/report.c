@@ -22,7 +22,7 @@
 #include "tenant.h"
 
 #define USAGE "usage: report deliveries|errors|stats|domains|errorgraph|deliverygraph|verify TENANT [options]\n" \
-  "  -c COMP -u USER -z ZONE -f table|csv|json -a\n" \
+  "  -c COMP -u USER -z ZONE -f table|csv|json|events -a\n" \
   "  -d DATE [-H HOUR [-M MIN]] | -s START [-e END | -P PERIOD] | -m YYYY-MM\n" \
   "  -p PAGE -r ROWS --oldest --plan --total --step STEP --unit overall|domain|status\n" \
   "  --to A --from A --sender A --api-data T --subject T --message-id M --id ID\n" \
@@ -33,6 +33,7 @@
 static struct tbl *db;
 static struct buf out;
 static enum report_format fmt = REPORT_TABLE;
+static int as_events;             /* -f events: report-import's input format */
 
 static _Noreturn void usage(void)
 {
@@ -118,6 +119,10 @@ static void parse(int argc, char **argv, struct opts *o)
     case 'u': o->user = optarg; break;
     case 'z': o->zone = optarg; break;
     case 'f':
+      if (!strcmp(optarg, "events")) {
+        as_events = 1;
+        break;
+      }
       if ((c = report_format_parse(optarg)) == -1) die(EXIT_PERM, "bad format: ", optarg);
       fmt = (enum report_format)c;
       break;
@@ -250,11 +255,30 @@ struct logs {
   int errors, all;
 };
 
+/* One field of an event line: TAB and line ends become spaces. */
+static void field(const char *s, int last)
+{
+  for (; *s; s++) nomem(buf_addc(&out, *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s));
+  nomem(buf_addc(&out, last ? '\n' : '\t'));
+}
+
 static int show(void *ctx, const struct event *e)
 {
   struct logs *l = ctx;
   const char *vals[REPORT_LOG_COLS_MAX];
   char scratch[64];
+  if (as_events) {
+    char err[16];
+    snprintf(err, sizeof err, "%d", e->error);
+    nomem(buf_printf(&out, "%lld.%06u\t", e->time, e->usec));
+    field(e->tenant, 0); field(e->composition, 0); field(e->id, 0);
+    field(event_status_name(e->status), 0); field(e->error ? err : "", 0);
+    field(e->message_id, 0); field(e->sender, 0); field(e->from, 0); field(e->rcpt, 0);
+    field(e->subject, 0); field(e->api_data, 0); field(e->reply, 0); field(e->remote, 0);
+    field(e->sender_ip, 0); field(e->source_ip, 0); field(e->user, 1);
+    flush(0);
+    return 0;
+  }
   report_log_row(l->errors, l->all, e, scratch, sizeof scratch, vals);
   nomem(report_out_row(&l->o, vals));
   flush(0);
@@ -287,10 +311,11 @@ static void cmd_logs(const char *tenant, struct opts *o, int errors)
   o->q.oldest_first = o->oldest;
   range(o, &o->q.from, &o->q.to);
   n = report_log_cols(errors, o->all, cols);
-  nomem(report_out_begin(&l.o, &out, fmt, errors ? "bounces" : "deliveries", cols, 0, n));
+  if (!as_events)
+    nomem(report_out_begin(&l.o, &out, fmt, errors ? "bounces" : "deliveries", cols, 0, n));
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (report_list(db, &o->q, show, &l, &more, &pl) == -1) fail("unable to search the log of ", tenant);
-  nomem(report_out_end(&l.o));
+  if (!as_events) nomem(report_out_end(&l.o));
   if (o->plan) {
     snprintf(msg, sizeof msg, "plan=%s ranges=%zu rows=%zu more=%d ms=%.2f", pl.path, pl.ranges,
              l.o.rows, more, ms_since(&t0));

@@ -201,6 +201,7 @@ static int apply(struct dqsched *q, struct dqsched_batch *b, struct dq_msg *m,
       rc->state = DQ_FAILED;
       u->status = EV_FAILED;
       u->err = ERR_RETRY_TIMEOUT;
+      u->cls = err;                  /* the last reply's class: logged */
       u->sup = suppress_setting(q, m, u->err);
     } else {
       rc->next = next;

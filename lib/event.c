@@ -3,8 +3,8 @@
    by message (see event.h, event_key.h for the keys, doc/tables.md).
    The record: "1" (format version) \0 time \0 usec \0 status \0 error \0
    then the 14 strings of struct event in declaration order, each \0-ended.
-   Scans, counters and listings: event_scan.c; purge and checks:
-   event_purge.c. */
+   Scans: event_scan.c; counters, listings and look-ups: event_list.c;
+   purge: event_purge.c; checks: event_verify.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -158,7 +158,7 @@ void event_scan_filter(struct event_scan *s, int status, int error, event_match_
 int event_scan_next(struct event_scan *s, struct event *e);
 void event_scan_free(struct event_scan *s);
 
-/* ---- purge and verification (lib/event_purge.c) ---- */
+/* ---- purge (lib/event_purge.c) and verification (lib/event_verify.c) ---- */
 
 /* 1: the events of message id must stay (deliver still has it). */
 typedef int event_keep_fn(void *ctx, const char *id);

@@ -1,7 +1,7 @@
 #ifndef EVENT_KEY_H
 #define EVENT_KEY_H
 /* event_key.h: the key layouts of the event tables (doc/tables.md), for
-   lib/event.c, lib/event_scan.c, lib/event_purge.c only; everyone else
+   lib/event*.c (and lib/report.c's use of the map) only; everyone else
    goes through event.h and report.h.
      event       P TS                         -> the record (event.c)
      event_id    TENANT \0 ID \0 TS           -> COMP \0 STATUS

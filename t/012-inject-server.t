@@ -221,6 +221,7 @@ diag "$(cat "$TMPD/kill.out")"
 like "$(cat "$TMPD/kill.out")" "kills=[1-9]* acked=[1-9]* * missing=0 broken=0" "SIGKILL under load: every acknowledged message is whole in new/, nothing partial there"
 pkill -KILL -P "$LOOP" 2>/dev/null
 wait "$LOOP" 2>/dev/null
+rm -f "$SOCK"                         # a killed server leaves its socket behind
 start
 kill -TERM "$SERVER"
 gone() { ! kill -0 "$SERVER" 2>/dev/null; }

@@ -6,7 +6,7 @@
 # the end every message arrived exactly once, every recipient has one
 # "succeeded" event, and the spool is empty.
 . "${0%/*}/lib.sh"
-plan 8
+plan 9
 mkhome
 C="$BIN/cmcctl"
 $C tenant add acme >/dev/null || exit 1
@@ -35,8 +35,11 @@ g0=$($C generation)
 $C priority add acme confirm -h X-Kind -p confirm -P 80
 $C speed add acme a -p '.+@a\.test' -m 1 -i 10
 $C window add acme all -h X-Kind -p '.*' -w 00:00-23:59 -w 23:59-00:00
+g=$($C generation)
+wait_for 10 grep -q "^settings generation=$g\$" "$TMPD/deliver.err"
+ok $? "deliver took the window without a restart"
 n_hold=$(count)
-$PY -c 'import time; time.sleep(1.5)'
+$PY -c 'import time; time.sleep(1)'
 n_held=$(count)
 $C ip add acme 127.0.0.3
 $C speed add acme a -p '.+@a\.test' -m 4 -n 1
@@ -47,7 +50,7 @@ $C priority add acme campaign -h X-Kind -p campaign -P 90
 $C ip del acme 127.0.0.2
 $C speed del acme a
 g1=$($C generation)
-diag "delivered when the window came: $n_hold, 1.5 s later: $n_held; generation $g0 -> $g1"
+diag "delivered when the window came: $n_hold, 1 s later: $n_held; generation $g0 -> $g1"
 [ $((n_held - n_hold)) -le 12 ]; ok $? "a window over the whole day stopped the flow (at most the transactions under way: $((n_held - n_hold)))"
 
 wait_for 90 sh -c "[ \$(grep -c '^msg ' '$TMPD/rec.log') -ge 1000 ]"

@@ -1,6 +1,9 @@
 /* unit-event: lib/event.c: status names, record round trip through the
    table, events of one message in time order (and not another tenant's),
-   a tenant's time range forward and backward, long text cut, bad input. */
+   a tenant's time range forward and backward (across compositions), long
+   text cut, bad input; the store's listings (compositions, tenants,
+   Message-IDs, recipient substrings) and its counters (late bounces,
+   blocked, per minute and quarter hour, one batch the same as one by one). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +67,45 @@ static struct event ev(const char *tenant, const char *id, long long tm, enum ev
   return e;
 }
 
+struct names {
+  char s[512];
+};
+
+static int name_one(void *ctx, const char *name)
+{
+  struct names *n = ctx;
+  size_t l = strlen(n->s);
+  snprintf(n->s + l, sizeof n->s - l, "%s,", name);
+  return 0;
+}
+
+static int dom_one(void *ctx, const char *name)
+{
+  struct names *n = ctx;
+  size_t l = strlen(n->s);
+  snprintf(n->s + l, sizeof n->s - l, "D:%s,", name);
+  return 0;
+}
+
+struct cnt {
+  struct event_counts c;
+  int rows;
+  char last_domain[64];
+};
+
+static int stat_one(void *ctx, long long slot, const char *domain, const char *comp,
+                    const char *user, const struct event_counts *c)
+{
+  struct cnt *s = ctx;
+  int i;
+  (void)slot;
+  if (strcmp(comp, "default") || strcmp(user, "api")) return -1;
+  for (i = 0; i < EVC_N; i++) s->c.n[i] += c->n[i];
+  s->rows++;
+  snprintf(s->last_domain, sizeof s->last_domain, "%s", domain);
+  return 0;
+}
+
 int main(void)
 {
   struct tbl *t;
@@ -71,9 +113,10 @@ int main(void)
   struct got g;
   char big[5000];
   struct buf scratch = BUF_ZERO;
+  struct names nl;
   int r;
 
-  plan(24);
+  plan(46);
   if (!mkdtemp(dir) || tbl_open(&t, dir, TBL_RECOVER) == -1) return 1;
   ok(!strcmp(event_status_name(EV_DEFERRED), "deferred"), "status name");
   ok(event_status_parse("succeeded") == EV_SUCCEEDED, "status parse");
@@ -147,6 +190,71 @@ int main(void)
   ok(event_add(t, 0, &e) == -1 && errno == EINVAL, "no tenant: EINVAL");
   ok(event_decode(&e, "1\0garbage", 9, &scratch) == -1 && errno == EINVAL,
      "a short record does not decode");
+  /* Listings. */
+  memset(&nl, 0, sizeof nl);
+  ok(event_comps(t, "acme", name_one, &nl) == 0 && !strcmp(nl.s, "default,"), "compositions of acme");
+  e = ev("acme", "M5", 1010, EV_QUEUED, "Z@Example.com");
+  e.composition = "bulk";
+  e.message_id = "<m5@x>";
+  ok(event_add(t, 0, &e) == 0, "an event of another composition");
+  memset(&nl, 0, sizeof nl);
+  event_comps(t, "acme", name_one, &nl);
+  ok(!strcmp(nl.s, "bulk,default,"), "both compositions, in order");
+  memset(&g, 0, sizeof g);
+  ok(event_range(t, "acme", 1001, 1010, 0, take, &g) == 0
+     && !strcmp(g.s, "1001/queued/c@example.com,1002/succeeded/b@example.com,"
+                     "1005/deferred/a@example.com,1010/queued/Z@Example.com"),
+     "a range merges the compositions in time order");
+  memset(&nl, 0, sizeof nl);
+  ok(event_tenants(t, name_one, &nl) == 0 && !strcmp(nl.s, "acme,other,"), "tenants with events");
+  memset(&nl, 0, sizeof nl);
+  ok(event_ids_of_message(t, "acme", "<m5@x>", name_one, &nl) == 0 && !strcmp(nl.s, "M5,"),
+     "Message-ID to our id");
+  memset(&nl, 0, sizeof nl);
+  ok(event_addr_find(t, "acme", "bulk", "XAMPL", 10, name_one, dom_one, &nl) == 0
+     && !strcmp(nl.s, "D:example.com,"), "a substring of the domain: the domain");
+  memset(&nl, 0, sizeof nl);
+  ok(event_addr_find(t, "acme", "bulk", "z@exa", 10, name_one, dom_one, &nl) == 0
+     && !strcmp(nl.s, "z@example.com,"), "a substring across the @: the recipient, in lower case");
+  memset(&nl, 0, sizeof nl);
+  ok(event_addr_find(t, "acme", "bulk", "z@e", 10, name_one, dom_one, &nl) == 1,
+     "three characters: too short for the table");
+
+  /* Counters: a success, then its bounce (late), a blocked one, a failure. */
+  {
+    static const int st[] = { EV_QUEUED, EV_SUCCEEDED, EV_FAILED, EV_FAILED, EV_FAILED, EV_DEFERRED };
+    static const int er[] = { 0, 0, ERR_USER_UNKNOWN, ERR_SUPPRESSED, ERR_MAILBOX_FULL, 5 };
+    static const char *const rc[] = { "a@x.jp", "a@x.jp", "A@X.JP", "b@x.jp", "c@x.jp", "d@x.jp" };
+    struct event batch[6];
+    struct cnt cc;
+    int i;
+    for (i = 0; i < 6; i++) {
+      batch[i] = ev("one", "K1", 90000 + i * 100, (enum event_status)st[i], rc[i]);
+      batch[i].error = er[i];
+      batch[i].user = "api";
+      ok(event_add(t, 0, &batch[i]) == 0, "counted event");
+      batch[i].tenant = "many";
+    }
+    ok(event_add_many(t, 0, batch, 6) == 0, "the same as one batch, for another tenant");
+    memset(&cc, 0, sizeof cc);
+    ok(event_stat_walk(t, "one", EVENT_SLOT_QUARTER, 0, 999999, stat_one, &cc) == 0
+       && cc.c.n[EVC_QUEUED] == 1 && cc.c.n[EVC_SUCCEEDED] == 1 && cc.c.n[EVC_LATE] == 1
+       && cc.c.n[EVC_BLOCKED] == 1 && cc.c.n[EVC_FAILED] == 1 && cc.c.n[EVC_DEFERRED] == 1
+       && cc.c.n[EVC_ERR + event_err_index(ERR_USER_UNKNOWN)] == 1 && cc.rows == 1,
+       "a quarter hour: late bounce and blocked counted apart");
+    memset(&cc, 0, sizeof cc);
+    ok(event_stat_walk(t, "one", EVENT_SLOT_MINUTE, 0, 999999, stat_one, &cc) == 0 && cc.rows == 6,
+       "minutes: six slots");
+    {
+      struct cnt c2;
+      memset(&c2, 0, sizeof c2);
+      memset(&cc, 0, sizeof cc);
+      event_stat_walk(t, "one", EVENT_SLOT_DOMAIN, 0, 999999, stat_one, &cc);
+      event_stat_walk(t, "many", EVENT_SLOT_DOMAIN, 0, 999999, stat_one, &c2);
+      ok(!memcmp(&cc.c, &c2.c, sizeof cc.c) && cc.rows == c2.rows && !strcmp(cc.last_domain, "x.jp"),
+         "one batch counts as one by one; the domain in lower case");
+    }
+  }
   buf_free(&scratch);
   tbl_close(t);
   rmdir_all();
