@@ -550,6 +550,8 @@ int main(int argc, char **argv)
   verp_load(home);
   penv.verp_key = &verpkey;
   penv.hostname = hostname;
+  /* S/MIME and DKIM keys: prepared per message before a worker forks. */
+  if (dqprep_sign_open(&penv, home) == -1) die_sys(EXIT_TEMP, "unable to start the signers", 0);
   wcfg.cls = cls;
   wcfg.prep = &penv;
   dsetrun_init(&ds);
@@ -673,6 +675,7 @@ int main(int argc, char **argv)
     workers_reap();
   }
   dqdb_close(&q);
+  dqprep_sign_close(&penv);
   smtpc_tls_ctx_free(wcfg.tls_ctx);
   dqbounce_free(&bq);
   dsetrun_free(&ds);

@@ -48,9 +48,9 @@ static void smime(struct tbl *t, const char *home, const char *tenant, struct bu
 {
   char keydir[4096], owner[DKIMKEY_TENANT_MAX + 1];
   struct smime_signer *ss;
-  struct buf from = BUF_ZERO, dom = BUF_ZERO, out = BUF_ZERO;
-  const char *p = msg->s ? msg->s : "";
-  size_t hn = 0, outhn, i;
+  struct buf from = BUF_ZERO, dom = BUF_ZERO;
+  const char *p = msg->s ? msg->s : "", *out;
+  size_t hn = 0, outn, outhn, i;
   int rc;
   while (hn < msg->len) {           /* the header section, its empty line included */
     const char *nl = memchr(p + hn, '\n', msg->len - hn);
@@ -67,20 +67,20 @@ static void smime(struct tbl *t, const char *home, const char *tenant, struct bu
   if (smime_signer_open(&ss, keydir) == -1) die_sys(EXIT_TEMP, "unable to start the signer", 0);
   rc = smime_signer_prepare(ss, t, tenant, from.s, (long long)time(0));
   if (rc == SMIME_RC_SIGNED)
-    rc = smime_signer_sign(ss, tenant, from.s, 0, p, hn, p + hn, msg->len - hn, &out, &outhn);
+    rc = smime_signer_sign(ss, tenant, from.s, 0, p, hn, p + hn, msg->len - hn, &out, &outn,
+                           &outhn);
   if (rc == SMIME_RC_PERM) die(EXIT_PERM, "unable to sign: ", smime_signer_detail(ss));
   if (rc == SMIME_RC_TEMP) die(EXIT_TEMP, "unable to sign: ", smime_signer_detail(ss));
   if (rc == SMIME_RC_SIGNED) {
     buf_trunc(msg, 0);
-    for (i = 0; i < out.len; i++)
-      if (!(lf && out.s[i] == '\r' && i + 1 < out.len && out.s[i + 1] == '\n')
-          && buf_addc(msg, out.s[i]) == -1)
+    for (i = 0; i < outn; i++)
+      if (!(lf && out[i] == '\r' && i + 1 < outn && out[i + 1] == '\n')
+          && buf_addc(msg, out[i]) == -1)
         die_sys(EXIT_TEMP, "out of memory", 0);
   }
   smime_signer_close(ss);
   buf_free(&from);
   buf_free(&dom);
-  buf_free(&out);
 }
 
 int main(int argc, char **argv)

@@ -92,6 +92,7 @@ static struct injectc ic;             /* the message being handed on */
 /* -l: where a session ends (bye), and the TLS context, made once per child. */
 static jmp_buf session_end;
 static struct ssl_ctx_st *ctx_keep;
+static struct prefork pf;
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line, one write(): lines of concurrent sessions never interleave
@@ -115,6 +116,8 @@ static void event(const char *fmt, ...)
 
 static _Noreturn void bye(const char *reason)
 {
+  /* Before the last reply goes out: the client may connect again at once. */
+  if (cf.is_listener) prefork_idle(&pf);
   tls_flush(&s.io);
   if (cf.is_listener) {               /* the context outlives the session */
     ctx_keep = s.io.ctx;
@@ -776,9 +779,7 @@ int main(int argc, char **argv)
   injectc_init(&ic);
 
   if (cf.is_listener) {
-    struct prefork pf;
     int r;
-    memset(&pf, 0, sizeof pf);
     if ((pf.lfd = prefork_listen(listen_on)) == -1) die_sys(EXIT_TEMP, "unable to listen on ", listen_on);
     /* The listener's children are the sessions: the slot files of the
        tcpserver mode are not used. */

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
+#include "dkim.h"
+#include "dkimkey.h"
 #include "dqprep.h"
+#include "home.h"
+#include "smime.h"
 #include "dsetrun.h"
 #include "tenant.h"
 
@@ -90,6 +95,143 @@ static int step_sender(const struct dqprep_env *env, const struct dqprep_conf *c
   return verp_make(sender, env->verp_key, m->id, m->r[idx].addr, conf->bounce_domain);
 }
 
+/* --- steps 2 and 3: signing --- */
+
+int dqprep_sign_open(struct dqprep_env *env, const char *home)
+{
+  char dir[4096];
+  env->smime = 0;
+  env->dkim = 0;
+  if (home_path(dir, sizeof dir, home, "keys/smime") == -1
+      || smime_signer_open(&env->smime, dir) == -1)
+    return -1;
+  /* No tables: the parent prepares (dkim.h, prepared mode). */
+  if (home_path(dir, sizeof dir, home, "keys/dkim") == -1
+      || dkim_signer_open(&env->dkim, 0, dir) == -1) {
+    dqprep_sign_close(env);
+    return -1;
+  }
+  return 0;
+}
+
+void dqprep_sign_close(struct dqprep_env *env)
+{
+  smime_signer_close(env->smime);
+  dkim_signer_close(env->dkim);
+  env->smime = 0;
+  env->dkim = 0;
+}
+
+int dqprep_sign_prepare(const struct dqprep_env *env, struct tbl *db, const struct dq_msg *m,
+                        long long now, struct dqprep_sign *ps)
+{
+  struct buf dom = BUF_ZERO;
+  const char *from = m->from ? m->from : "";
+  ps->smime = SMIME_RC_UNSIGNED;
+  ps->dkim = DKIM_RC_UNSIGNED;
+  ps->why[0] = 0;
+  ps->need_rcpt = 0;
+  if (!dkimkey_tenant_ok(m->tenant)) return 0;   /* no tenant: nothing of its own to sign with */
+  if (env->smime && *from) {
+    ps->smime = smime_signer_prepare(env->smime, db, m->tenant, from, now);
+    if (ps->smime == SMIME_RC_TEMP || ps->smime == SMIME_RC_PERM)
+      snprintf(ps->why, sizeof ps->why, "S/MIME: %s", smime_signer_detail(env->smime));
+    ps->need_rcpt = ps->smime != SMIME_RC_UNSIGNED;
+  }
+  if (env->dkim) {
+    /* The From domain as dkim.c finds it in the header: lowercase A-label,
+       or "" (no usable domain: the tenant's policy decides). */
+    if (*from && addr_domain_ascii(&dom, addr_domain(from)) == -1 && errno == ENOMEM) return -1;
+    if (!dom.s || !dkimkey_domain_ok(dom.s)) buf_set(&dom, "", 0);
+    ps->dkim = dkim_signer_prepare(env->dkim, db, m->tenant, dom.s ? dom.s : "");
+    if ((ps->dkim == DKIM_RC_TEMP || ps->dkim == DKIM_RC_PERM) && !ps->why[0])
+      snprintf(ps->why, sizeof ps->why, "DKIM: %s", dkim_signer_detail(env->dkim));
+  }
+  buf_free(&dom);
+  return 0;
+}
+
+int dqprep_sign_rcpt(const struct dqprep_env *env, struct tbl *db, const char *tenant,
+                     const char *domain)
+{
+  if (!env->smime || !dkimkey_tenant_ok(tenant)) return 0;
+  return smime_signer_prepare_rcpt(env->smime, db, tenant, domain);
+}
+
+int dqprep_sign_decide(const struct dqprep_sign *ps, int smime_skipped)
+{
+  if (ps->dkim == DKIM_RC_PERM) return DQ_FAILED;
+  if (ps->dkim == DKIM_RC_TEMP) return DQ_DEFERRED;
+  if (!smime_skipped && (ps->smime == SMIME_RC_TEMP || ps->smime == SMIME_RC_PERM))
+    return DQ_DEFERRED;
+  return DQ_PENDING;
+}
+
+/* Length of the header section of p[0..n), its empty line included. */
+static size_t head_len(const char *p, size_t n)
+{
+  size_t i = 0;
+  while (i < n) {
+    const char *lf = memchr(p + i, '\n', n - i);
+    size_t l = lf ? (size_t)(lf - (p + i)) : n - i;
+    if (!lf) return n;
+    if (l == 0 || (l == 1 && p[i] == '\r')) return i + l + 1;
+    i += l + 1;
+  }
+  return n;
+}
+
+/* Steps 2 and 3 on out's current copy.  -1 EINVAL when the copy cannot be
+   signed now (the caller defers it), ENOMEM. */
+static int sign_steps(const struct dqprep_env *env, const struct dq_msg *m, size_t idx,
+                      struct dqprep_out *out)
+{
+  struct buf dom = BUF_ZERO, sig = BUF_ZERO;
+  const char *p = out->p, *sp;
+  size_t n = out->n, hn = head_len(p, n), sn, shn;
+  int rc, r = -1;
+  if (!dkimkey_tenant_ok(m->tenant)) return 0;   /* as dqprep_sign_prepare: nothing to sign with */
+  if (env->smime && m->from && *m->from) {
+    if (addr_domain_ascii(&dom, addr_domain(m->r[idx].addr)) == -1 && errno == ENOMEM) goto out;
+    rc = smime_signer_sign(env->smime, m->tenant, m->from ? m->from : "", dom.s, p, hn, p + hn,
+                           n - hn, &sp, &sn, &shn);
+    if (rc == SMIME_RC_SIGNED) {
+      if (buf_set(&out->msg, sp, sn) == -1) goto out;
+      out->p = p = out->msg.s;
+      out->n = n = out->msg.len;
+      hn = shn;
+    } else if (rc != SMIME_RC_UNSIGNED) {
+      errno = rc == SMIME_RC_TEMP && !strcmp(smime_signer_detail(env->smime), "out of memory")
+              ? ENOMEM : EINVAL;
+      goto out;
+    }
+  }
+  if (env->dkim) {
+    rc = dkim_signer_sign2(env->dkim, m->tenant, p, hn, p + hn, n - hn, &sig);
+    if (rc == DKIM_RC_SIGNED) {
+      /* The field goes first; the copy is made (or grown) once. */
+      if (p == out->msg.s) {
+        if (buf_ready(&out->msg, sig.len) == -1) goto out;
+        memmove(out->msg.s + sig.len, out->msg.s, out->msg.len + 1);
+        memcpy(out->msg.s, sig.s, sig.len);
+        out->msg.len += sig.len;
+      } else if (buf_set(&out->msg, sig.s, sig.len) == -1 || buf_add(&out->msg, p, n) == -1) {
+        goto out;
+      }
+      out->p = out->msg.s;
+      out->n = out->msg.len;
+    } else if (rc != DKIM_RC_UNSIGNED) {
+      errno = EINVAL;
+      goto out;
+    }
+  }
+  r = 0;
+out:
+  buf_free(&dom);
+  buf_free(&sig);
+  return r;
+}
+
 int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
                    const struct dq_msg *m, size_t idx, const char *msg, size_t len,
                    struct dqprep_out *out)
@@ -111,8 +253,8 @@ int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
       out->n = out->msg.len;
     }
   }
-  /* 2. S/MIME (issue 6). */
-  /* 3. DKIM, last (issue 6). */
+  /* 2. S/MIME and 3. DKIM, last, as prepared by the parent. */
+  if (env && (env->smime || env->dkim) && sign_steps(env, m, idx, out) == -1) return -1;
   return 0;
 }
 

@@ -31,10 +31,16 @@ struct dsetrun;                      /* lib/dsetrun.h */
 
 #define DQPREP_DOMAIN_MAX 255
 
+struct dkim_signer;                  /* lib/dkim.h */
+struct smime_signer;                 /* lib/smime.h */
 struct dqprep_env {
   const struct verp_key *verp_key;   /* 0: VERP cannot be made (senders kept) */
   const char *hostname;              /* CMC_HOSTNAME: default bounce domain return.TENANT.HOSTNAME */
   const struct dsetrun *dset;        /* delivery settings for step 1; 0: none */
+  /* Steps 2 and 3 (dqprep_sign_open; 0: no signing).  The parent prepares
+     them for each message before a worker forks (dqprep_sign_prepare). */
+  struct smime_signer *smime;
+  struct dkim_signer *dkim;
 };
 
 struct dqprep_conf {
@@ -76,4 +82,31 @@ void dqprep_out_free(struct dqprep_out *out);
    domain)?  1 yes (or not a setting of this module), 0 no with the reason
    in err. */
 int dqprep_setting_ok(const char *key, const char *value, struct buf *err);
+
+/* Signing, steps 2 (S/MIME, lib/smime.h) and 3 (DKIM, lib/dkim.h;
+   doc/dkim.md).  The signers hold the keys; the tables are read only in
+   the parent: dqprep_sign_prepare reads, for a message about to be handed
+   out, what its tenant and From need and reads the key files (a missing
+   or unreadable key, an expired certificate: defer now, never send
+   unsigned); a forked worker then signs from memory.  deliver's main()
+   opens the signers for the keys under home/keys. */
+#define DQPREP_WHY_MAX 512
+struct dqprep_sign {
+  int smime, dkim;                   /* SMIME_RC_*, DKIM_RC_* (lib/smime.h, lib/dkim.h) */
+  int need_rcpt;                     /* S/MIME applies: dqprep_sign_rcpt for each domain */
+  char why[DQPREP_WHY_MAX];          /* why not signable now */
+};
+int dqprep_sign_open(struct dqprep_env *env, const char *home);   /* 0 or -1 */
+void dqprep_sign_close(struct dqprep_env *env);
+/* For m, with the tables db, at time now.  0 (ps filled), or -1 ENOMEM. */
+int dqprep_sign_prepare(const struct dqprep_env *env, struct tbl *db, const struct dq_msg *m,
+                        long long now, struct dqprep_sign *ps);
+/* Does tenant want no S/MIME for mail to domain (A-label)?  Remembered
+   for the workers.  1 yes, 0 no, -1 error. */
+int dqprep_sign_rcpt(const struct dqprep_env *env, struct tbl *db, const char *tenant,
+                     const char *domain);
+/* What to do with a recipient of a prepared message, S/MIME skipped or
+   not for its domain: DQ_PENDING (hand it out), DQ_DEFERRED or DQ_FAILED
+   (now, ps->why says why). */
+int dqprep_sign_decide(const struct dqprep_sign *ps, int smime_skipped);
 #endif

@@ -473,11 +473,66 @@ static int prio_sort(struct dqsched_group *g)
   return 0;
 }
 
+/* What signing the mail of a sender and recipient domain needs (lib/dqprep.h,
+   steps 2 and 3), prepared once per plan: the keys are read here, in the
+   parent, so that a worker signs from memory, and mail that cannot be
+   signed now waits (or fails) without a worker. */
+struct signs {
+  struct hidx h;                     /* "tenant TAB from" -> index into v;
+                                        "tenant TAB @domain" -> S/MIME skipped (1) or not */
+  struct dqprep_sign *v;
+  size_t n, cap;
+};
+
+/* DQ_PENDING (hand the recipient out), DQ_DEFERRED or DQ_FAILED (*why),
+   for recipient domain rdom of m; -1 on a database error (the recipient
+   waits for the next plan) or ENOMEM. */
+static int sign_of(struct dqsched *q, struct signs *sg, const struct dq_msg *m, const char *rdom,
+                   long long now, const char **why)
+{
+  struct buf k = BUF_ZERO;
+  size_t v, skip = 0;
+  int r = -1;
+  if (buf_printf(&k, "%s\t%s", m->tenant, m->from ? m->from : "") == -1) goto out;
+  if (!hget(&sg->h, k.s, &v)) {
+    if (sg->n == sg->cap) {
+      size_t nc = sg->cap ? sg->cap * 2 : 8;
+      struct dqprep_sign *nv = realloc(sg->v, nc * sizeof *nv);
+      if (!nv) { errno = ENOMEM; goto out; }
+      sg->v = nv;
+      sg->cap = nc;
+    }
+    if (dqdb_ready(q) == -1 || dqprep_sign_prepare(q->prep_env, q->db, m, now, &sg->v[sg->n]) == -1
+        || hput(&sg->h, k.s, sg->n) == -1)
+      goto out;
+    v = sg->n++;
+  }
+  if (sg->v[v].need_rcpt) {
+    buf_trunc(&k, 0);
+    if (buf_printf(&k, "%s\t@%s", m->tenant, rdom) == -1) goto out;
+    if (!hget(&sg->h, k.s, &skip)) {
+      int s = dqprep_sign_rcpt(q->prep_env, q->db, m->tenant, rdom);
+      if (s == -1) {
+        dqdb_read_failed(q);
+        goto out;
+      }
+      skip = (size_t)s;
+      if (hput(&sg->h, k.s, skip) == -1) goto out;
+    }
+  }
+  r = dqprep_sign_decide(&sg->v[v], skip != 0);
+  *why = sg->v[v].why;
+out:
+  buf_free(&k);
+  return r;
+}
+
 int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long long *next)
 {
   struct hidx *gi;
   struct routes rt;
   struct confs cc;
+  struct signs sg;
   struct buf ascii = BUF_ZERO, key = BUF_ZERO, why = BUF_ZERO;
   struct dqsched_batch bad;
   struct dq_msg *m;
@@ -486,6 +541,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
   memset(p, 0, sizeof *p);
   memset(&rt, 0, sizeof rt);
   memset(&cc, 0, sizeof cc);
+  memset(&sg, 0, sizeof sg);
   dqsched_batch_init(&bad);
   *next = 0;
   if (!(gi = calloc(1, sizeof *gi))) return errno = ENOMEM, -1;
@@ -528,6 +584,21 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
         if (!dbwarned && q->warn) q->warn("unable to look up the route of ", ascii.s, errno);
         dbwarned = 1;
         continue;
+      }
+      if (q->prep_env && (q->prep_env->smime || q->prep_env->dkim)) {
+        const char *swhy = "";
+        int k = sign_of(q, &sg, m, ascii.s, now, &swhy);
+        if (k == -1) {
+          if (errno == ENOMEM) goto out;
+          if (!dbwarned && q->warn) q->warn("unable to read the signing keys of ", m->tenant, errno);
+          dbwarned = 1;
+          continue;
+        }
+        if (k != DQ_PENDING) {       /* not signable now: never sent unsigned */
+          if (apply(q, &bad, m, i, k, ERR_OTHER, swhy, "", "") == -1) goto out;
+          if (rc->state == DQ_PENDING && (!*next || rc->next < *next)) *next = rc->next;
+          continue;
+        }
       }
       buf_trunc(&key, 0);
       if (buf_printf(&key, "%s/%s/%s%s", m->tenant, m->comp, route ? "route=" : "",
@@ -582,6 +653,8 @@ out:
   hfree(&rt.h);
   dqdb_keys_free(&rt.v);
   confs_free(&cc);
+  hfree(&sg.h);
+  free(sg.v);
   buf_free(&ascii);
   buf_free(&key);
   buf_free(&why);

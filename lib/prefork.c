@@ -23,6 +23,7 @@
 #include "prefork.h"
 
 #define THROTTLE_MS 1000             /* after a failed fork or a child that died young */
+#define GRACE_MS 200                 /* every child busy: wait this long for one before a "busy" */
 
 static int sigfd = -1;               /* write end of the self-pipe */
 
@@ -101,21 +102,32 @@ int prefork_names(int fd, char *rip, size_t riplen, char *lip, size_t liplen,
 
 /* ---- the child -------------------------------------------------------- */
 
-struct status { int pid; char is_busy, pad[3]; };
+/* What a child tells: idle, busy, or retiring (its last session is
+   ending: the parent may fork its successor at once). */
+enum { K_IDLE, K_BUSY, K_RETIRING };
+struct status { int pid; char state, pad[3]; };
 
-static void tell(int fd, int is_busy)
+static void tell(int fd, int state)
 {
   struct status m;
   memset(&m, 0, sizeof m);
   m.pid = (int)getpid();
-  m.is_busy = (char)is_busy;
+  m.state = (char)state;
   /* Blocks only if the parent stopped reading; it reads in every round. */
   if (write(fd, &m, sizeof m) == -1) { /* the parent is gone: we see it below */ }
 }
 
+void prefork_idle(struct prefork *p)
+{
+  if (p->told_idle) return;
+  tell(p->stfd, p->used + 1 >= p->max_use ? K_RETIRING : K_IDLE);
+  p->told_idle = 1;
+}
+
 static int child(struct prefork *p, int stfd, int alivefd, pid_t parent)
 {
-  unsigned long used = 0;
+  p->stfd = stfd;
+  p->used = 0;
 #ifdef PR_SET_PDEATHSIG
   /* A parent killed outright takes its children along, at once: they hold
      the listening socket, and a restarted parent must be able to bind it.
@@ -141,17 +153,18 @@ static int child(struct prefork *p, int stfd, int alivefd, pid_t parent)
       close(fd);
       continue;
     }
-    tell(stfd, 1);
+    tell(stfd, K_BUSY);
+    p->told_idle = 0;
     p->serve(fd, p->arg);
     close(fd);
-    if (++used >= p->max_use) return PREFORK_CHILD;
-    tell(stfd, 0);
+    if (++p->used >= p->max_use) return PREFORK_CHILD;
+    if (!p->told_idle) tell(stfd, K_IDLE);
   }
 }
 
 /* ---- the parent ------------------------------------------------------- */
 
-struct kid { pid_t pid; int is_busy; struct timespec born; };
+struct kid { pid_t pid; int state; struct timespec born; };
 
 static long ms_since(const struct timespec *t)
 {
@@ -176,11 +189,12 @@ int prefork_run(struct prefork *p)
 {
   int sp[2], st[2], al[2], stopping = 0, e;
   struct kid *kids;
-  unsigned long nkid = 0, nidle = 0, i;
-  struct timespec throttled = { 0, 0 };
+  unsigned long nkid = 0, nidle = 0, nretiring = 0, i;
+  struct timespec throttled = { 0, 0 }, full = { 0, 0 };
   struct sigaction sa;
   pid_t me = getpid();
-  if (!(kids = calloc(p->max ? p->max : 1, sizeof *kids))) return -1;
+  /* Room for max children and as many retiring ones. */
+  if (!(kids = calloc(p->max ? 2 * p->max : 1, sizeof *kids))) return -1;
   if (pipe_ce(sp, 1) == -1) { free(kids); return -1; }
   if (pipe_ce(st, 1) == -1) { close(sp[0]); close(sp[1]); free(kids); return -1; }
   if (pipe_ce(al, 0) == -1) {
@@ -203,10 +217,15 @@ int prefork_run(struct prefork *p)
     nfds_t np = 2;
     int watch, timeout = -1, r;
     long since = throttled.tv_sec ? ms_since(&throttled) : THROTTLE_MS;
+    long waited = full.tv_sec ? ms_since(&full) : 0;
     /* A new child counts as idle until it says it is busy: so the parent
-       forks one child per waiting connection, not one per wake-up. */
-    watch = nidle == 0 && since >= THROTTLE_MS;
-    if (nidle == 0 && !watch) timeout = (int)(THROTTLE_MS - since);
+       forks one child per waiting connection, not one per wake-up.  With
+       every child busy, a connection waits GRACE_MS for one to finish
+       (its status may be on its way) before the parent refuses it. */
+    if (nidle) full.tv_sec = full.tv_nsec = 0, waited = 0;
+    watch = nidle == 0 && since >= THROTTLE_MS && (!full.tv_sec || waited >= GRACE_MS);
+    if (nidle == 0 && since < THROTTLE_MS) timeout = (int)(THROTTLE_MS - since);
+    else if (nidle == 0 && full.tv_sec && waited < GRACE_MS) timeout = (int)(GRACE_MS - waited);
     pf[0].fd = sp[0];
     pf[0].events = POLLIN;
     pf[1].fd = st[0];
@@ -236,7 +255,8 @@ int prefork_run(struct prefork *p)
           if (bad && p->gone) p->gone(pid, ws, p->arg);
           /* Dying young and badly: do not fork again at once. */
           if (bad && ms_since(&kids[i].born) < THROTTLE_MS) clock_gettime(CLOCK_MONOTONIC, &throttled);
-          if (!kids[i].is_busy) nidle--;
+          if (kids[i].state == K_IDLE) nidle--;
+          if (kids[i].state == K_RETIRING) nretiring--;
           kids[i] = kids[--nkid];
           break;
         }
@@ -248,14 +268,17 @@ int prefork_run(struct prefork *p)
       for (j = 0; j < k / (ssize_t)sizeof m[0]; j++)
         for (i = 0; i < nkid; i++)
           if (kids[i].pid == (pid_t)m[j].pid) {
-            if (m[j].is_busy && !kids[i].is_busy) nidle--;
-            if (!m[j].is_busy && kids[i].is_busy) nidle++;
-            kids[i].is_busy = m[j].is_busy;
+            int was = kids[i].state, now = m[j].state;
+            if (was == K_RETIRING || (now != K_IDLE && now != K_BUSY && now != K_RETIRING)) break;
+            if (was == K_IDLE && now != K_IDLE) nidle--;
+            if (was != K_IDLE && now == K_IDLE) nidle++;
+            if (now == K_RETIRING) nretiring++;
+            kids[i].state = now;
             break;
           }
     }
     if (stopping || !watch || r <= 0 || !pf[2].revents || nidle) continue;
-    if (nkid < p->max) {
+    if (nkid - nretiring < p->max && nkid < 2 * p->max) {   /* the table's size */
       pid_t pid = fork();
       if (pid == -1) {
         clock_gettime(CLOCK_MONOTONIC, &throttled);
@@ -274,12 +297,14 @@ int prefork_run(struct prefork *p)
         return child(p, st[1], al[0], me);
       }
       kids[nkid].pid = pid;
-      kids[nkid].is_busy = 0;
+      kids[nkid].state = K_IDLE;
       clock_gettime(CLOCK_MONOTONIC, &kids[nkid].born);
       nkid++;
       nidle++;
+    } else if (!full.tv_sec) {
+      clock_gettime(CLOCK_MONOTONIC, &full);   /* the grace begins */
     } else {
-      int fd = accept(p->lfd, 0, 0);
+      int fd = accept(p->lfd, 0, 0);   /* refused at once until a child is idle */
       if (fd != -1) {
         if (fd_cloexec(fd) == 0 && fd_nonblock(fd, 1) == 0) p->busy(fd, p->arg);
         close(fd);

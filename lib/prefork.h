@@ -31,6 +31,10 @@ struct prefork {
      0 (wait status st).  May be 0. */
   void (*gone)(pid_t pid, int st, void *arg);
   void *arg;
+  /* The library's, in a child: */
+  int stfd;                          /* status pipe to the parent */
+  unsigned long used;                /* connections served */
+  int told_idle;                     /* prefork_idle was called for this one */
 };
 
 /* A listening TCP socket on "ADDR:PORT" (IPv4, or IPv6 as "[ADDR]:PORT"),
@@ -40,6 +44,11 @@ int prefork_listen(const char *spec);
    signal (children stopped too), -1 on a fatal error.  In a child:
    returns PREFORK_CHILD when it is done; the caller then exits. */
 int prefork_run(struct prefork *p);
+/* In a child, from serve: this connection is as good as over (its last
+   reply is about to go out); count the child idle now, so that the
+   client's next connection, which may come at once, is not refused for
+   want of a child.  No effect if the child will not take another. */
+void prefork_idle(struct prefork *p);
 /* The addresses of a connected socket as text (numeric; an IPv4-mapped
    IPv6 address as IPv4).  0 or -1. */
 int prefork_names(int fd, char *rip, size_t riplen, char *lip, size_t liplen,

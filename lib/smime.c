@@ -52,6 +52,7 @@ struct smime_signer {
   /* The last signature: its input (credential id, entity) and result. */
   struct buf last_id, last_in, last_ct, last_body;
   struct buf ent, ent7, outer, tmp, from;   /* scratch, kept between calls */
+  struct buf result;              /* the last signed message */
   char detail[DETAIL_MAX];
 };
 
@@ -126,6 +127,7 @@ void smime_signer_close(struct smime_signer *s)
   buf_free(&s->outer);
   buf_free(&s->tmp);
   buf_free(&s->from);
+  buf_free(&s->result);
   free(s->keydir);
   free(s);
 }
@@ -474,8 +476,10 @@ static int build(struct smime_signer *s, const char *e, size_t n, const struct b
 
 int smime_signer_sign(struct smime_signer *s, const char *tenant, const char *from,
                       const char *rcpt_domain, const char *head, size_t hn,
-                      const char *body, size_t bn, struct buf *out, size_t *outhn)
+                      const char *body, size_t bn, const char **outp, size_t *outn,
+                      size_t *outhn)
 {
+  struct buf *out = &s->result;
   struct buf id = BUF_ZERO, der = BUF_ZERO;
   struct prep_ent *p;
   struct cred_ent *ce;
@@ -539,6 +543,8 @@ int smime_signer_sign(struct smime_signer *s, const char *tenant, const char *fr
     goto nomem;
   *outhn = out->len;
   if (buf_add(out, s->last_body.s, s->last_body.len) == -1) goto nomem;
+  *outp = out->s;
+  *outn = out->len;
   detail(s, "smime=%s fp=%.16s%s", tenant, p->fp, changed ? " re-encoded to 7bit" : "");
   rc = SMIME_RC_SIGNED;
   goto out;

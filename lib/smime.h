@@ -58,12 +58,14 @@ int smime_signer_prepare_rcpt(struct smime_signer *s, struct tbl *t, const char 
 /* Sign head[0..hn) (the header section, with or without its empty line)
    and body[0..bn) for tenant, From address from (as prepared) and
    rcpt_domain (0: no recipient check).  CRLF or bare LF in; on
-   SMIME_RC_SIGNED the whole new message, CRLF lines, replaces out's
-   content and *outhn is the length of its header section (empty line
-   included). */
+   SMIME_RC_SIGNED the whole new message, CRLF lines, is at *out (*outn
+   bytes, in the signer's memory, valid until its next call; the input
+   may be anywhere), and *outhn is the length of its header section
+   (empty line included). */
 int smime_signer_sign(struct smime_signer *s, const char *tenant, const char *from,
                       const char *rcpt_domain, const char *head, size_t hn,
-                      const char *body, size_t bn, struct buf *out, size_t *outhn);
+                      const char *body, size_t bn, const char **out, size_t *outn,
+                      size_t *outhn);
 const char *smime_signer_detail(const struct smime_signer *s);
 
 /* The From address of header h[0..hn), normalised (smimereg_target), into

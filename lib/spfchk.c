@@ -138,7 +138,13 @@ int spfchk_check(struct spfchk *c, const char *domain, const char *ip, struct bu
   } else if (rec) {
     SPF_record_free(rec);
   }
-  r = result_of(SPF_response_result(resp));
+  /* A failed lookup of the domain's own record leaves the result unset
+     (libspf2 returns SPF_E_DNS_ERROR and sets nothing): that is temperror
+     (RFC 7208 4.4); any other error there, permerror. */
+  if (SPF_response_result(resp) == SPF_RESULT_INVALID)
+    r = err == SPF_E_DNS_ERROR ? SPFCHK_TEMPERROR : SPFCHK_PERMERROR;
+  else
+    r = result_of(SPF_response_result(resp));
   comment = SPF_response_get_header_comment(resp);
   if (comment && *comment) buf_adds(why, comment);
   else buf_adds(why, SPF_strreason(SPF_response_reason(resp)));

@@ -66,9 +66,15 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *d, const char *domain, ns_type typ
   (void)should_cache;
   l->rs.res_h_errno = 0;
   len = res_nquery(&l->rs, domain, ns_c_in, type, l->ans, ANSWER_MAX);
-  if (len < 0)
+  if (len < 0) {
+    /* RFC 7208 2.6.6, 5: NXDOMAIN and "no such record" are answers; any
+       other failure (time-out, SERVFAIL, REFUSED...) is a temporary error.
+       glibc says NO_RECOVERY for REFUSED, which libspf2 would turn into
+       permerror: TRY_AGAIN is what it takes as temperror. */
+    int h = l->rs.res_h_errno;
     return SPF_dns_rr_new_init(d, domain, type, 0,
-                               l->rs.res_h_errno ? l->rs.res_h_errno : TRY_AGAIN);
+                               h == HOST_NOT_FOUND || h == NO_DATA ? h : TRY_AGAIN);
+  }
   if (len > ANSWER_MAX) len = ANSWER_MAX;
   rr = SPF_dns_rr_new_init(d, domain, type, 0, NETDB_SUCCESS);
   if (!rr) return 0;
