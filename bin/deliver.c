@@ -48,6 +48,7 @@
 #define SMTP_TIMEOUT_DEFAULT 300
 #define WAIT_MAX 5000                /* ms: longest sleep between looks at the clock */
 #define SETTINGS_LOOK_MS 250         /* ms between looks at the settings generation */
+#define SETTINGS_WAIT_MS 1000        /* ms: longest sleep, so a change shows within a second */
 
 struct worker {
   pid_t pid;
@@ -646,6 +647,7 @@ int main(int argc, char **argv)
         long long w = wake_ms - mono_ms();
         if (w < wait_ms) wait_ms = w > 0 ? w : 0;
       }
+      if (wait_ms > SETTINGS_WAIT_MS) wait_ms = SETTINGS_WAIT_MS;   /* look at the settings */
     }
     pfd = calloc(nworkers + 2, sizeof *pfd);
     if (!pfd) die_sys(EXIT_TEMP, "out of memory", 0);

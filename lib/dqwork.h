@@ -49,8 +49,9 @@ struct dqwork_job {
   unsigned char prio;                /* priority of its first (highest) item */
 };
 
-/* 0 when a result was written for every recipient; -1 (errno) when the
-   results could not be written. */
+/* 0 when a result was written for every recipient -- or for every one it
+   tried before cfg->stop was set: the rest get none (the caller leaves
+   them pending); -1 (errno) when the results could not be written. */
 int dqwork_run(const struct dqwork_cfg *cfg, const struct dqwork_job *job, int out);
 
 /* Split a route "host", "host:port", "[ip]" or "[ip]:port" into host (no

@@ -418,7 +418,7 @@ static int af_one(void *ctx, const void *kp, size_t kn, const void *v, size_t vn
   }
   /* A common substring finds many suffixes of the same addresses: give up
      early, a scan in time order serves such a search better. */
-  if (++a->visited > 8 * a->max + 256) {
+  if (++a->visited > 3 * a->max + 64) {
     a->more = 1;
     return 1;
   }

@@ -12,7 +12,7 @@
 . "${0%/*}/lib.sh"
 [ -x /usr/sbin/lighttpd ] || skip_all "lighttpd is not installed"
 command -v curl >/dev/null || skip_all "curl is not installed"
-plan 19
+plan 20
 mkhome
 C="$BIN/cmcctl"
 export CMC_HOSTNAME=relay.test
@@ -61,10 +61,11 @@ server.bind = "127.0.0.1"
 server.port = $WEB
 server.modules = ( "mod_cgi", "mod_setenv" )
 server.errorlog = "$TMPD/lighttpd.err"
+server.breakagelog = "$TMPD/cgi.err"
 setenv.add-environment = ( "CMC_HOME" => "$CMC_HOME" )
 \$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }
 EOF
-bg /usr/sbin/lighttpd -D -f "$TMPD/lighttpd.conf"
+bg /usr/sbin/lighttpd -D -f "$TMPD/lighttpd.conf" 2>>"$TMPD/lighttpd.err"
 wait_port "$WEB" || { cat "$TMPD/lighttpd.err"; echo "Bail out! lighttpd did not start"; exit 1; }
 URL="http://127.0.0.1:$WEB/cgi-bin/unsubscribe"
 code() { curl -s -o "$TMPD/body" -w '%{http_code}' "$@"; }
@@ -79,6 +80,8 @@ is "$(code -X POST -H 'Accept: application/json' -d List-Unsubscribe=One-Click "
 like "$(cat "$TMPD/body")" '{"error":*}*' "errors in JSON when asked for"
 is "$(code -X POST -d List-Unsubscribe=One-Click "$URL?t=$TOKEN")" 200 "the one-click POST: 200"
 like "$($C unsubscribed list acme | cut -f1-3)" "default	o'brien@w.test	news" "the recipient is on the unsubscribe list for filter news"
+like "$(cat "$TMPD/cgi.err" "$TMPD/lighttpd.err" 2>/dev/null)" "*unsubscribe tenant=acme comp=default filter=\"news\" rcpt=o'brien@w.test*" \
+  "the CGI logged it"
 
 inj 'List-Id: <news.shop.test>\n' m4 "o'brien@w.test" >"$TMPD/id4"
 inj '' m5 "o'brien@w.test" >/dev/null

@@ -82,7 +82,7 @@ int main(void)
   long long base;
   char path[256];
   int k;
-  plan(47);
+  plan(50);
   if (!mkdtemp(dir)) return 1;
   atexit(rmdir_all);
   if (tbl_open(&t, dir, 0) == -1 || tenant_add(t, "acme") == -1) return 1;
@@ -211,6 +211,26 @@ int main(void)
   m->r[2].unsub = 0;
   ok(dsetrun_rewrite(&r, m, 2, "b.test", msg, sizeof msg - 1, &out) == 0, "nothing to change: no copy");
 
+  /* classification from a spool file: the header after the envelope */
+  {
+    static const char env[] = "Tacme\0Cdefault\0Fs@shop.test\0Ra@x.test\0";
+    FILE *f;
+    snprintf(path, sizeof path, "%s/spoolfile", dir);
+    f = fopen(path, "wb");
+    if (f) {
+      fwrite(env, 1, sizeof env, f);   /* with the final NUL: the "\0\0" end */
+      fputs("X-Kind: campaign\r\nList-Id: <news.shop.test>\r\n\r\nbody\r\n", f);
+      fclose(f);
+    }
+    m->dsgen = 0;
+    m->r[0].unsub = 0;
+    ok(dsetrun_classify_file(&r, m, path) == 0 && m->dsgen == r.serial && m->r[0].unsub == 1
+       && m->r[0].hold == 1, "classified from a spool file's header");
+    ok(dsetrun_unsub_name(&r, m, 0) && !strcmp(dsetrun_unsub_name(&r, m, 0), "news"), "its unsubscribe filter's name");
+    unlink(path);
+    ok(dsetrun_classify_file(&r, m, path) == 0 && m->r[0].unsub == 0 && m->r[0].prio == 90,
+       "a file that is gone: header filters match nothing, To filters still do");
+  }
   dq_msg_free(m);
   dsetrun_free(&r);
   buf_free(&out);

@@ -350,7 +350,8 @@ int main(void)
     const char *h = "From: a@dk.test\r\nTo: b@x.test\r\nSubject: s\r\n\r\n", *b = "body\r\n";
     const char *h2 = "From: a@other.test\r\nSubject: s\r\n\r\n", *h3 = "Subject: no from\r\n\r\n";
     ok(dkimkey_gen(t, dkdir, "t1", "dk.test", "s1", DKIMKEY_ED25519, 0, &dk) == 0, "a DKIM key");
-    ok(dkim_signer_open(&p, t, dkdir) == 0 && dkim_signer_open(&d, 0, dkdir) == 0, "signers open");
+    int op1 = dkim_signer_open(&p, t, dkdir), op2 = dkim_signer_open(&d, 0, dkdir);
+    ok(op1 == 0 && op2 == 0, "signers open");
     ok(dkim_signer_prepare(d, t, "t1", "dk.test") == DKIM_RC_SIGNED, "prepare: key ready");
     ok(dkim_signer_prepare(d, t, "t1", "other.test") == DKIM_RC_UNSIGNED, "prepare: no key, policy allow");
     ok(dkim_signer_prepare(d, t, "t1", "") == DKIM_RC_UNSIGNED, "prepare: no From domain, policy allow");
