@@ -240,7 +240,8 @@ static int dmarc_check(const char *tenant, const char *domain, const char *ropt)
   if (rc == -1) die_sys(EXIT_TEMP, "out of memory", 0);
   if (rc == SPFDNS_TEMP) {
     printf("%s unknown: no answer (SERVFAIL, REFUSED or time-out)\n", name.s);
-    return EXIT_TEMP;
+    res = EXIT_TEMP;
+    goto out;
   }
   for (i = 0, p = txt.s; rc == SPFDNS_OK && i < n; i++, p += strlen(p) + 1) {
     int k;
@@ -289,7 +290,7 @@ static int dmarc_check(const char *tenant, const char *domain, const char *ropt)
     buf_free(&at);
   }
 out:
-  printf("%s %s\n", name.s, res ? "not as it should be" : "ok");
+  if (res != EXIT_TEMP) printf("%s %s\n", name.s, res ? "not as it should be" : "ok");
   buf_free(&r);
   buf_free(&name);
   buf_free(&txt);
@@ -301,6 +302,7 @@ int main(int argc, char **argv)
 {
   const char *home, *s, *arg[4], *ropt = 0;
   char dbdir[4096];
+  struct buf d = BUF_ZERO;
   size_t narg = 0;
   int i, policy = DMARC_NONE, r;
   prog = "authctl";
@@ -319,11 +321,8 @@ int main(int argc, char **argv)
       || (strcmp(arg[1], "record") && strcmp(arg[1], "check")))
     die(EXIT_PERM, USAGE, 0);
   if (!tenant_name_ok(arg[2])) die(EXIT_PERM, "bad tenant name: ", arg[2]);
-  {
-    struct buf d = BUF_ZERO;
-    if (smimereg_target(arg[3], &d) == -1 || strchr(d.s, '@')) die(EXIT_PERM, "not a domain: ", arg[3]);
-    arg[3] = d.s;                    /* lowercase A-label; kept to the end */
-  }
+  if (smimereg_target(arg[3], &d) == -1 || strchr(d.s, '@')) die(EXIT_PERM, "not a domain: ", arg[3]);
+  arg[3] = d.s;                      /* lowercase A-label */
   if ((s = getenv("CMC_RESOLVER")) && *s) {
     if (dns_server_parse(s, &resolver) == -1) die(EXIT_PERM, "bad CMC_RESOLVER ", s);
     have_resolver = 1;
@@ -344,5 +343,6 @@ int main(int argc, char **argv)
   else r = arg[1][0] == 'r' ? dmarc_rec(arg[2], arg[3], policy, ropt) : dmarc_check(arg[2], arg[3], ropt);
   if (fflush(stdout) == EOF) die_sys(EXIT_TEMP, "unable to write output", 0);
   tbl_close(db);
+  buf_free(&d);
   return r;
 }

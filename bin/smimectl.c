@@ -29,6 +29,7 @@
 
 static struct tbl *db;
 static char keydir[4096];
+static OSSL_PROVIDER *legacy, *deflt;   /* kept loaded to the end */
 
 static int code(int e)
 {
@@ -148,6 +149,10 @@ int main(int argc, char **argv)
     if (r == 1) die(EXIT_PERM, "certificate refused: ", why.s);
     register_cred(arg[0], tgt.s, &c, replace);
     smimecert_free(&c);
+    if (key.s) OPENSSL_cleanse(key.s, key.cap);
+    buf_free(&cert);
+    buf_free(&key);
+    buf_free(&chain);
   } else if (!strcmp(cmd, "import") && narg == 3) {
     struct buf p12 = BUF_ZERO, pass = BUF_ZERO;
     char *nl;
@@ -163,14 +168,16 @@ int main(int argc, char **argv)
     if (pass.len && (nl = strchr(pass.s, '\r'))) *nl = 0;
     /* Files made by older tools use RC2 or 3DES: OpenSSL 3 keeps those in
        its legacy provider.  Without it such files are refused, with why. */
-    OSSL_PROVIDER_load(0, "legacy");
-    OSSL_PROVIDER_load(0, "default");
+    legacy = OSSL_PROVIDER_load(0, "legacy");
+    deflt = OSSL_PROVIDER_load(0, "default");
     r = smimecert_from_p12(&c, p12.s, p12.len, pass.s, &why);
     OPENSSL_cleanse(pass.s, pass.cap);
     if (r == -1) die_sys(EXIT_TEMP, "unable to read the PKCS#12 file", 0);
     if (r == 1) die(EXIT_PERM, "certificate refused: ", why.s);
     register_cred(arg[0], tgt.s, &c, replace);
     smimecert_free(&c);
+    buf_free(&p12);
+    buf_free(&pass);
   } else if (!strcmp(cmd, "list") && narg <= 1) {
     if (narg == 1 && !tenant_name_ok(arg[0])) die(EXIT_PERM, "bad tenant name: ", arg[0]);
     if (smimereg_list(db, narg ? arg[0] : 0, put_line, 0) == -1) fail("unable to list certificates", 0);

@@ -595,7 +595,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
           continue;
         }
         if (k != DQ_PENDING) {       /* not signable now: never sent unsigned */
-          if (apply(q, &bad, m, i, k, ERR_OTHER, swhy, "", "") == -1) goto out;
+          if (apply(q, &bad, m, i, k, k == DQ_FAILED ? ERR_OTHER : 0, swhy, "", "") == -1) goto out;
           if (rc->state == DQ_PENDING && (!*next || rc->next < *next)) *next = rc->next;
           continue;
         }
