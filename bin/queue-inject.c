@@ -167,14 +167,27 @@ static int envelope_check(struct envelope *e, const struct buf *wire, const char
 }
 
 /* ---------------------------------------------------------------------------
-   The server form (-d).  One process, one poll() loop over the clients.
-   Each message is written into tmp/ as its frames arrive.  The messages
-   whose end arrived while the previous group was being synced form the
-   next group: each file is fsynced, linked into new/, then new/ is synced
-   ONCE for the whole group, and only then do their clients get their ids.
-   No waiting is added: a group is whatever came in during one round. */
+   The server form (-d).  One process, one poll() loop over the clients;
+   it never waits for the disk.  Each message is written into tmp/ as its
+   frames arrive.  When its end arrives, the fsync of its file is started
+   (lib/injectsync.h: in flight together with the others', so that their
+   flushes merge); when that fsync is done the file is linked into new/;
+   a sync of new/ is started for every message linked so far once the
+   files of their round are all linked, and when it is done their clients
+   get their ids.  Meanwhile the next messages are read, synced and
+   linked: they form the next group.  So no file is in new/ before its own
+   fsync returned, and no id is sent before the sync of new/ that covers
+   its link returned. */
 
-enum { C_ENV, C_DATA, C_READY };
+enum {
+  C_ENV,                               /* waiting for an envelope frame */
+  C_DATA,                              /* reading the message */
+  C_READY,                             /* its end arrived: sync to be started */
+  C_SYNCING,                           /* the fsync of tmp/ID is in flight */
+  C_LINKED,                            /* in new/, waiting for a sync of new/ */
+  C_COVERED                            /* a sync of new/ in flight covers it */
+};
+#define READING(c) ((c)->state == C_ENV || (c)->state == C_DATA)
 
 struct conn {
   int fd, state;
@@ -185,13 +198,18 @@ struct conn {
   struct buf env;
   struct inject j;
   time_t last, opened;                 /* last input; message begun */
+  unsigned long long tag;              /* of its fsync (injectsync) */
+  unsigned long round;                 /* the loop round its fsync began in */
 };
 
 static struct conn *conns;
 static struct pollfd *pfd;
 static size_t nconn, maxconn;
-static struct injectsync isync;        /* the files of a group are synced together */
-static int *gfd, *gerr;
+static struct injectsync isync;        /* fsyncs in flight together */
+static struct injectsync_done *done;
+static unsigned long long serial;      /* tags: 0 is the sync of new/ */
+static unsigned long rounds;           /* loop rounds that started fsyncs */
+static int newfd = -1, dir_busy;       /* new/; its sync in flight */
 static int sigpipe[2] = { -1, -1 };
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -273,7 +291,7 @@ static int conn_envelope(size_t i)
 static int conn_input(size_t i)
 {
   struct conn *c = &conns[i];
-  while (c->state != C_READY) {
+  while (READING(c)) {
     const char *p = c->rbuf + c->rpos;
     size_t n = c->rlen - c->rpos;
     if (c->left) {
@@ -325,55 +343,110 @@ static int conn_input(size_t i)
   return 0;
 }
 
-/* Sync the files (together), link them, sync new/ once, answer.  The
-   commit of every message in the group is that one fsync of new/: no id
-   is sent before it returned, and no file is linked before its own sync
-   returned, so new/ never holds a file that is not whole on disk. */
-static void commit_round(void)
+/* Start the fsync of every message whose end arrived. */
+static void start_syncs(void)
 {
-  size_t i, n = 0, g, ok = 0;
-  int dir_ok;
-  for (i = 0; i < nconn; i++)
-    if (conns[i].state == C_READY) gfd[n++] = conns[i].j.fd;
-  if (!n) return;
-  injectsync_files(&isync, gfd, gerr, n);
-  for (i = 0, g = 0; i < nconn; i++) {
+  size_t i;
+  int any = 0;
+  for (i = nconn; i-- > 0;) {
     struct conn *c = &conns[i];
     if (c->state != C_READY) continue;
-    errno = gerr[g++];
-    if (errno || inject_close(&c->j) == -1 || inject_link(&c->j) == -1) {
-      warn_sys("unable to sync or link ", c->j.tmpname);
-      inject_abort(&c->j);
-      c->state = -1;                   /* failed: answered below */
+    c->tag = ++serial;
+    c->round = rounds;
+    if (injectsync_start(&isync, c->j.fd, c->tag) == -1) {
+      conn_fail(i, EXIT_TEMP, "unable to sync the message", 1);
       continue;
     }
-    ok++;
+    c->state = C_SYNCING;
+    any = 1;
   }
-  dir_ok = ok ? fsync_at(dirfd, "new") == 0 : 0;
-  if (ok && !dir_ok) warn_sys("unable to sync ", "new/");
-  /* From here on, for dir_ok, every linked message is committed. */
+  if (any) rounds++;
+}
+
+/* The sync of new/ is done (err: its errno): the group is committed, or
+   taken back. */
+static void group_done(int err)
+{
+  size_t i, n = 0;
+  dir_busy = 0;
+  if (err) {
+    errno = err;
+    warn_sys("unable to sync ", "new/");
+  }
   for (i = nconn; i-- > 0;) {
     struct conn *c = &conns[i];
     char line[SPOOL_ID_MAX + 2];
     size_t k;
-    if (c->state != C_READY && c->state != -1) continue;
-    if (c->state == C_READY && dir_ok) {
-      k = strlen(c->j.id);
-      memcpy(line, c->j.id, k);
-      line[k++] = '\n';
-      inject_done(&c->j);
-      c->state = C_ENV;
-      c->last = time(0);
-      if (write_all(c->fd, line, k) == -1) conn_close(i, 0);
-      else if (c->rpos < c->rlen) conn_input(i);   /* the next message, pipelined */
-    } else {
+    if (c->state != C_COVERED) continue;
+    if (err) {                         /* inject_abort removes new/ID again */
       conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
+      continue;
     }
+    /* Committed: the message survives a power cut from here on. */
+    n++;
+    k = strlen(c->j.id);
+    memcpy(line, c->j.id, k);
+    line[k++] = '\n';
+    inject_done(&c->j);
+    c->state = C_ENV;
+    c->last = time(0);
+    if (write_all(c->fd, line, k) == -1) conn_close(i, 0);
+    else if (c->rpos < c->rlen) conn_input(i);   /* the next message, pipelined */
   }
-  if (ok && dir_ok) {
+  if (n) {
     if (spool_trigger(spooldir) == -1) warn_sys("unable to trigger deliver", 0);
-    event("commit msgs=%zu", ok);
+    event("commit msgs=%zu", n);
   }
+}
+
+/* Take in finished fsyncs: a file synced is linked into new/. */
+static void reap_syncs(void)
+{
+  size_t n = injectsync_reap(&isync, done, maxconn + 1), k, i;
+  for (k = 0; k < n; k++) {
+    if (done[k].tag == 0) {
+      group_done(done[k].err);
+      continue;
+    }
+    for (i = 0; i < nconn; i++)
+      if (conns[i].state == C_SYNCING && conns[i].tag == done[k].tag) break;
+    if (i == nconn) continue;          /* its client left: already removed */
+    errno = done[k].err;
+    if (errno || inject_close(&conns[i].j) == -1 || inject_link(&conns[i].j) == -1) {
+      warn_sys("unable to sync or link ", conns[i].j.tmpname);
+      conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
+      continue;
+    }
+    conns[i].state = C_LINKED;
+  }
+}
+
+/* Start the sync of new/ for the linked messages, once no fsync of their
+   rounds is still in flight (so that messages that ended together are
+   committed together), and none is running already.  1 if started. */
+static int start_group(void)
+{
+  size_t i, n = 0;
+  unsigned long last = 0;
+  if (dir_busy) return 0;
+  for (i = 0; i < nconn; i++)
+    if (conns[i].state == C_LINKED) {
+      n++;
+      if (conns[i].round > last) last = conns[i].round;
+    }
+  if (!n) return 0;
+  for (i = 0; i < nconn; i++)
+    if (conns[i].state == C_SYNCING && conns[i].round <= last) return 0;
+  if (injectsync_start(&isync, newfd, 0) == -1) {
+    warn_sys("unable to sync ", "new/");
+    for (i = nconn; i-- > 0;)
+      if (conns[i].state == C_LINKED) conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
+    return 0;
+  }
+  dir_busy = 1;
+  for (i = 0; i < nconn; i++)
+    if (conns[i].state == C_LINKED) conns[i].state = C_COVERED;
+  return 1;
 }
 
 static void conn_accept(int lfd)
@@ -460,10 +533,12 @@ static int serve(const char *home)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  if (!(conns = calloc(maxconn, sizeof *conns)) || !(pfd = calloc(maxconn + 2, sizeof *pfd))
-      || !(gfd = calloc(maxconn, sizeof *gfd)) || !(gerr = calloc(maxconn, sizeof *gerr)))
+  /* At most one fsync in flight per client, and one of new/. */
+  if (!(conns = calloc(maxconn, sizeof *conns)) || !(pfd = calloc(maxconn + 3, sizeof *pfd))
+      || !(done = calloc(maxconn + 1, sizeof *done)) || injectsync_init(&isync, (unsigned)maxconn + 1) == -1)
     die_sys(EXIT_TEMP, "unable to allocate memory", 0);
-  injectsync_init(&isync, maxconn < 256 ? (unsigned)maxconn : 256);
+  if ((newfd = openat(dirfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+    die_sys(EXIT_TEMP, "unable to open ", "new/");
   if (pipe(sigpipe) == -1 || fd_cloexec(sigpipe[0]) == -1 || fd_cloexec(sigpipe[1]) == -1
       || fd_nonblock(sigpipe[0], 1) == -1 || fd_nonblock(sigpipe[1], 1) == -1)
     die_sys(EXIT_TEMP, "unable to make a pipe", 0);
@@ -481,14 +556,17 @@ static int serve(const char *home)
     pfd[np++].events = POLLIN;
     pfd[np].fd = nconn < maxconn ? lfd : -1;
     pfd[np++].events = POLLIN;
+    pfd[np].fd = injectsync_fd(&isync);
+    pfd[np++].events = POLLIN;
     base = np;
     for (i = 0; i < nconn; i++) {
       pfd[np].fd = conns[i].fd;
-      pfd[np++].events = conns[i].state == C_READY ? 0 : POLLIN;
+      pfd[np++].events = READING(&conns[i]) ? POLLIN : 0;
       if (conns[i].state == C_READY) nready++;
     }
-    /* A message that came pipelined behind the last group is ready now. */
-    r = poll(pfd, np, nready ? 0 : 60 * 1000);
+    /* A message that came pipelined behind the last group is ready now;
+       fsyncs done at once wait to be reaped. */
+    r = poll(pfd, np, nready || injectsync_has_done(&isync) ? 0 : 60 * 1000);
     if (r == -1 && errno != EINTR) die_sys(EXIT_TEMP, "unable to poll", 0);
     if (r > 0 && pfd[0].revents) {
       char sig;
@@ -500,7 +578,7 @@ static int serve(const char *home)
     for (i = np - base; r > 0 && i-- > 0;) {
       struct conn *c = &conns[i];
       ssize_t k;
-      if (!pfd[base + i].revents || c->state == C_READY) continue;
+      if (!pfd[base + i].revents || !READING(c)) continue;
       k = read(c->fd, c->rbuf + c->rlen, CONN_RBUF - c->rlen);
       if (k == -1 && (errno == EAGAIN || errno == EINTR)) continue;
       if (k <= 0) {                    /* gone: whatever was begun is removed */
@@ -511,20 +589,27 @@ static int serve(const char *home)
       c->last = now;
       conn_input(i);
     }
-    commit_round();
+    /* Every change of state is followed by what it allows, before the
+       next wait: a linked message never waits for a wake-up that will
+       not come.  (Without AIO the fsyncs are done at once, and the loop
+       takes their results at once.) */
+    reap_syncs();
+    start_syncs();
+    do reap_syncs(); while (start_group());
     if (r > 0 && pfd[1].revents) conn_accept(lfd);
     for (i = nconn; i-- > 0;) {
       struct conn *c = &conns[i];
       /* Shorter than SPOOL_TMP_MAXAGE: the tmp/ sweep never races us. */
       if (c->state == C_DATA && now - c->opened > SPOOL_WRITE_DEADLINE)
         conn_fail(i, EXIT_TEMP, "message took too long", 0);
-      else if (c->state != C_READY && now - c->last > CONN_IDLE)
+      else if (READING(c) && now - c->last > CONN_IDLE)
         conn_fail(i, EXIT_TEMP, "client silent too long", 0);
     }
   }
-  /* Stopped: nothing half-done stays (ready messages were committed in
-     the round before we looked at the signal). */
+  /* Stopped: nothing half-done stays; a message whose commit was not
+     complete is taken back, and its client told so. */
   while (nconn) conn_close(nconn - 1, "111 server stopping\n");
+  injectsync_free(&isync);
   unlink(sockpath);
   event("stop");
   return 0;

@@ -530,7 +530,7 @@ static int prep_put(struct dkim_signer *s, const char *tenant, const char *domai
   e = prep_find(s, id, (size_t)idn + 1);
   if (!e) {
     size_t h = hash(id, (size_t)idn + 1);
-    if (s->nprep >= DKIM_CACHE_MAX) prep_flush(s);
+    if (s->nprep >= DKIM_PREP_MAX) prep_flush(s);
     if (!(e = calloc(1, sizeof *e)) || !(e->id = malloc((size_t)idn + 1))) {
       free(e);
       free(d);
@@ -548,6 +548,11 @@ static int prep_put(struct dkim_signer *s, const char *tenant, const char *domai
   e->alg = alg;
   snprintf(e->sel, sizeof e->sel, "%s", sel ? sel : "");
   return 0;
+}
+
+void dkim_signer_unprepare(struct dkim_signer *s)
+{
+  prep_flush(s);
 }
 
 int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,

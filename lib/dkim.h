@@ -29,6 +29,7 @@
 
 #define DKIM_HEAD_MAX (1024 * 1024)   /* bytes of header section: more is PERM */
 #define DKIM_CACHE_MAX 4096           /* keys kept in memory; then the cache restarts */
+#define DKIM_PREP_MAX 65536           /* preparations kept (dkim_signer_prepare) */
 #define DKIM_FIELD_NAME "DKIM-Signature"
 
 enum dkim_rc { DKIM_RC_SIGNED = 0, DKIM_RC_UNSIGNED, DKIM_RC_PERM, DKIM_RC_TEMP };
@@ -65,6 +66,8 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
    DKIM_RC_PERM. */
 int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,
                         const char *domain);
+/* Forget what was prepared (deliver: at the start of each plan). */
+void dkim_signer_unprepare(struct dkim_signer *s);
 /* Why the last call ended as it did (never 0). */
 const char *dkim_signer_detail(const struct dkim_signer *s);
 /* The next field of the header section h[0..hn) at *pos (start at 0):

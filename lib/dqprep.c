@@ -122,6 +122,12 @@ void dqprep_sign_close(struct dqprep_env *env)
   env->dkim = 0;
 }
 
+void dqprep_sign_reset(const struct dqprep_env *env)
+{
+  if (env->smime) smime_signer_unprepare(env->smime);
+  if (env->dkim) dkim_signer_unprepare(env->dkim);
+}
+
 int dqprep_sign_prepare(const struct dqprep_env *env, struct tbl *db, const struct dq_msg *m,
                         long long now, struct dqprep_sign *ps)
 {

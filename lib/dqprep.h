@@ -98,6 +98,8 @@ struct dqprep_sign {
 };
 int dqprep_sign_open(struct dqprep_env *env, const char *home);   /* 0 or -1 */
 void dqprep_sign_close(struct dqprep_env *env);
+/* At the start of a plan: forget the last plan's preparations. */
+void dqprep_sign_reset(const struct dqprep_env *env);
 /* For m, with the tables db, at time now.  0 (ps filled), or -1 ENOMEM. */
 int dqprep_sign_prepare(const struct dqprep_env *env, struct tbl *db, const struct dq_msg *m,
                         long long now, struct dqprep_sign *ps);

@@ -542,6 +542,7 @@ int dqsched_plan(struct dqsched *q, long long now, struct dqsched_plan *p, long 
   memset(&rt, 0, sizeof rt);
   memset(&cc, 0, sizeof cc);
   memset(&sg, 0, sizeof sg);
+  if (q->prep_env) dqprep_sign_reset(q->prep_env);   /* this plan's preparations only */
   dqsched_batch_init(&bad);
   *next = 0;
   if (!(gi = calloc(1, sizeof *gi))) return errno = ENOMEM, -1;

@@ -543,31 +543,41 @@ int evk_is_blocked(int status, int error)
   return status == EV_FAILED && (error == ERR_SUPPRESSED || error == ERR_UNSUBSCRIBED);
 }
 
+/* The record of in into rec (its composition made "default" if empty),
+   decoded into e (strings in scratch).  0, or -1 (EINVAL). */
+static int record(const struct event *in, struct buf *rec, struct event *e, struct buf *scratch)
+{
+  const char *comp = in->composition && *in->composition ? in->composition : "default";
+  long long tm = clamp(in->time);
+  if (!evk_name_ok(in->tenant) || !evk_name_ok(comp) || !in->id || !*in->id
+      || in->status < EV_QUEUED || in->status > EV_DEFERRED || in->error < 0 || in->error > 999)
+    return errno = EINVAL, -1;
+  buf_trunc(rec, 0);
+  if (buf_printf(rec, "1%c%lld%c%u%c%d%c%d%c", 0, tm, 0, in->usec % 1000000, 0,
+                 (int)in->status, 0, in->error, 0) == -1
+      || addfield(rec, in->tenant) == -1 || addfield(rec, comp) == -1
+      || addfield(rec, in->id) == -1 || addfield(rec, in->message_id) == -1
+      || addfield(rec, in->sender) == -1 || addfield(rec, in->from) == -1
+      || addfield(rec, in->rcpt) == -1 || addfield(rec, in->subject) == -1
+      || addfield(rec, in->api_data) == -1 || addfield(rec, in->reply) == -1
+      || addfield(rec, in->remote) == -1 || addfield(rec, in->sender_ip) == -1
+      || addfield(rec, in->source_ip) == -1 || addfield(rec, in->user) == -1)
+    return -1;
+  /* Every key comes from the record as stored (texts cut). */
+  return event_decode(e, rec->s, rec->len, scratch);
+}
+
 static int add(struct tbl *t, struct tbl_txn *x, const struct event *in, struct add *a)
 {
   unsigned char ts[EVENT_TS];
-  const char *comp = in->composition && *in->composition ? in->composition : "default";
+  const char *comp;
   struct event e;
   long long tm = clamp(in->time), slot;
   unsigned usec = in->usec % 1000000;
   size_t i;
   int r = -1, tries, late = 0;
-  if (!evk_name_ok(in->tenant) || !evk_name_ok(comp) || !in->id || !*in->id
-      || in->status < EV_QUEUED || in->status > EV_DEFERRED || in->error < 0 || in->error > 999)
-    return errno = EINVAL, -1;
-  buf_trunc(&a->rec, 0);
-  if (buf_printf(&a->rec, "1%c%lld%c%u%c%d%c%d%c", 0, tm, 0, usec, 0,
-                 (int)in->status, 0, in->error, 0) == -1
-      || addfield(&a->rec, in->tenant) == -1 || addfield(&a->rec, comp) == -1
-      || addfield(&a->rec, in->id) == -1 || addfield(&a->rec, in->message_id) == -1
-      || addfield(&a->rec, in->sender) == -1 || addfield(&a->rec, in->from) == -1
-      || addfield(&a->rec, in->rcpt) == -1 || addfield(&a->rec, in->subject) == -1
-      || addfield(&a->rec, in->api_data) == -1 || addfield(&a->rec, in->reply) == -1
-      || addfield(&a->rec, in->remote) == -1 || addfield(&a->rec, in->sender_ip) == -1
-      || addfield(&a->rec, in->source_ip) == -1 || addfield(&a->rec, in->user) == -1)
-    return -1;
-  /* Every key below comes from the record as stored (texts cut). */
-  if (event_decode(&e, a->rec.s, a->rec.len, &a->scratch) == -1) return -1;
+  if (record(in, &a->rec, &e, &a->scratch) == -1) return -1;
+  comp = e.composition;
   /* The sequence is unique among live processes (tbl_uniq); the add
      refuses a duplicate anyway, and then the next number is taken. */
   for (tries = 0; tries < 8; tries++) {
@@ -678,6 +688,72 @@ int event_add_many(struct tbl *t, struct tbl_txn *x, const struct event *e, size
 int event_add(struct tbl *t, struct tbl_txn *x, const struct event *e)
 {
   return event_add_many(t, x, e, 1);
+}
+
+/* ---------- the same entries, for loaders in key order ---------- */
+
+static int stat_entry(struct add *a, int kind, long long slot, const char *domain,
+                      const struct event *e, int late, event_entry_fn *fn, void *ctx)
+{
+  struct event_counts c;
+  memset(&c, 0, sizeof c);
+  evk_count(&c, (int)e->status, e->error, late);
+  if (evk_statkey(&a->k2, e->tenant, kind, slot, domain, e->composition, e->user) == -1
+      || evk_counts_encode(&a->tmp, &c) == -1)
+    return -1;
+  return fn(ctx, EVT_STAT, a->k2.s, a->k2.len, a->tmp.s, a->tmp.len, EVENT_ENTRY_COUNT);
+}
+
+int event_entries(const struct event *in, unsigned long long seq, int late,
+                  event_entry_fn *fn, void *ctx)
+{
+  struct add a;
+  struct event e;
+  unsigned char ts[EVENT_TS];
+  long long tm = clamp(in->time), slot;
+  size_t i, last;
+  int r = -1;
+  memset(&a, 0, sizeof a);
+  if (record(in, &a.rec, &e, &a.scratch) == -1) goto out;
+  evk_ts(ts, tm * 1000000 + in->usec % 1000000, seq);
+  if (evk_part(&a.key, e.tenant, e.composition) == -1 || buf_add(&a.key, ts, EVENT_TS) == -1
+      || fn(ctx, EVT_EVENT, a.key.s, a.key.len, a.rec.s, a.rec.len, EVENT_ENTRY_PUT) == -1
+      || evk_ents_build(&a.ents, &e, ts) == -1)
+    goto out;
+  for (i = 0; i < a.ents.n; i++)
+    if (fn(ctx, a.ents.e[i].table, a.ents.e[i].k.s, a.ents.e[i].k.len, a.ents.e[i].v.s,
+           a.ents.e[i].v.len, EVENT_ENTRY_PUT) == -1)
+      goto out;
+  if ((r = evk_midkey(&a.k2, &e)) == -1) goto out;
+  if (r == 0 && fn(ctx, EVT_MID, a.k2.s, a.k2.len, "", 0, EVENT_ENTRY_ONCE) == -1) goto out;
+  r = -1;
+  if (a.ents.rcpt.len) {
+    const char *rc = a.ents.rcpt.s;
+    last = evk_addr_positions(rc);
+    for (i = 0; i < last; i++)
+      if (evk_addr_key(&a.k2, e.tenant, e.composition, rc, i) == -1
+          || fn(ctx, EVT_ADDR, a.k2.s, a.k2.len, "", 0, EVENT_ENTRY_ONCE) == -1)
+        goto out;
+    if (strlen(rc) > EVENT_ADDR_SUFFIX_MAX
+        && (evk_addr_other(&a.k2, e.tenant, e.composition, ADDR_LONG, rc) == -1
+            || fn(ctx, EVT_ADDR, a.k2.s, a.k2.len, "", 0, EVENT_ENTRY_ONCE) == -1))
+      goto out;
+    if (*a.ents.domain
+        && (evk_addr_other(&a.k2, e.tenant, e.composition, ADDR_DOMAIN, a.ents.domain) == -1
+            || fn(ctx, EVT_ADDR, a.k2.s, a.k2.len, "", 0, EVENT_ENTRY_ONCE) == -1))
+      goto out;
+  }
+  if (evk_is_blocked((int)e.status, e.error) || e.status != EV_FAILED) late = 0;
+  slot = tm - tm % EVENT_MINUTE;
+  if (stat_entry(&a, EVENT_SLOT_MINUTE, slot, "", &e, late, fn, ctx) == -1) goto out;
+  slot = tm - tm % EVENT_QUARTER;
+  if (stat_entry(&a, EVENT_SLOT_QUARTER, slot, "", &e, late, fn, ctx) == -1
+      || stat_entry(&a, EVENT_SLOT_DOMAIN, slot, a.ents.domain, &e, late, fn, ctx) == -1)
+    goto out;
+  r = 0;
+out:
+  add_free(&a);
+  return r;
 }
 
 /* ---------- by message ---------- */

@@ -64,6 +64,22 @@ int event_add(struct tbl *t, struct tbl_txn *x, const struct event *e);
    once (the cheaper way to record a batch). */
 int event_add_many(struct tbl *t, struct tbl_txn *x, const struct event *e, size_t n);
 
+/* The entries event_add writes for in, for a loader that writes each
+   table in key order (report-import -S): fn(ctx, table, key, value, how)
+   for the record, its index entries, the Message-ID entry and the
+   address table entries (how EVENT_ENTRY_ONCE: to be written if absent,
+   many events give the same), and the three counter rows (how
+   EVENT_ENTRY_COUNT: the value is counts to add).  seq makes the key
+   unique (event_add uses tbl_uniq); late: a failure is a late bounce (the
+   caller knows the events before).  fn returns 0 or -1.  0 or -1. */
+#define EVENT_ENTRY_PUT 0
+#define EVENT_ENTRY_ONCE 1
+#define EVENT_ENTRY_COUNT 2
+typedef int event_entry_fn(void *ctx, const char *table, const void *k, size_t kn,
+                           const void *v, size_t vn, int how);
+int event_entries(const struct event *in, unsigned long long seq, int late,
+                  event_entry_fn *fn, void *ctx);
+
 /* Decode one stored record (v, vn as tbl_walk gives it) into e; strings
    point into scratch.  0 or -1 EINVAL. */
 int event_decode(struct event *e, const void *v, size_t vn, struct buf *scratch);
@@ -157,6 +173,23 @@ void event_scan_filter(struct event_scan *s, int status, int error, event_match_
    the end, -1 on error. */
 int event_scan_next(struct event_scan *s, struct event *e);
 void event_scan_free(struct event_scan *s);
+
+/* ---- loading in key order (lib/event_bulk.c) ---- */
+
+/* For large loads into a quiet installation (restores, benchmarks): the
+   entries of event_add, the records written at once (give events in time
+   order), every other table kept in memory (some 300 bytes an event) and
+   written in key order by event_bulk_finish, in large transactions
+   committed lazily (checkpoint afterwards).  event_bulk_finish may be
+   called every so many events (event_bulk_pending) to bound the memory;
+   the loader goes on after it.  Late bounces are those of successes
+   loaded before by the same loader.  0 or -1. */
+struct event_bulk;
+int event_bulk_new(struct event_bulk **b, struct tbl *t);
+int event_bulk_add(struct event_bulk *b, const struct event *e);
+size_t event_bulk_pending(const struct event_bulk *b);
+int event_bulk_finish(struct event_bulk *b);
+void event_bulk_free(struct event_bulk *b);
 
 /* ---- purge (lib/event_purge.c) and verification (lib/event_verify.c) ---- */
 

@@ -113,6 +113,11 @@ static void prep_flush(struct smime_signer *s)
   s->nprep = 0;
 }
 
+void smime_signer_unprepare(struct smime_signer *s)
+{
+  prep_flush(s);
+}
+
 void smime_signer_close(struct smime_signer *s)
 {
   if (!s) return;
@@ -165,7 +170,7 @@ static int prep_put(struct smime_signer *s, const struct buf *id, int rc, const 
   if (!d) return errno = ENOMEM, -1;
   if (!e) {
     size_t h = hash(id->s, id->len);
-    if (s->nprep >= SMIME_CACHE_MAX) prep_flush(s);
+    if (s->nprep >= SMIME_PREP_MAX) prep_flush(s);
     if (!(e = calloc(1, sizeof *e)) || !(e->id = malloc(id->len))) {
       free(e);
       free(d);

@@ -34,7 +34,8 @@
 #include "tbl.h"
 
 #define SMIME_HEAD_MAX (1024 * 1024)  /* bytes of header section: more is PERM */
-#define SMIME_CACHE_MAX 1024          /* credentials / preparations kept; then flushed */
+#define SMIME_CACHE_MAX 1024          /* credentials kept; then the cache restarts */
+#define SMIME_PREP_MAX 65536          /* preparations kept (see smime_signer_unprepare) */
 
 enum smime_rc { SMIME_RC_SIGNED = 0, SMIME_RC_UNSIGNED, SMIME_RC_PERM, SMIME_RC_TEMP };
 
@@ -67,6 +68,9 @@ int smime_signer_sign(struct smime_signer *s, const char *tenant, const char *fr
                       const char *body, size_t bn, const char **out, size_t *outn,
                       size_t *outhn);
 const char *smime_signer_detail(const struct smime_signer *s);
+/* Forget what was prepared (deliver: at the start of each plan, so that
+   what it holds is one plan's; a process forked earlier keeps its copy). */
+void smime_signer_unprepare(struct smime_signer *s);
 
 /* The From address of header h[0..hn), normalised (smimereg_target), into
    out.  0, or -1 EINVAL (no From, no address), ENOMEM. */

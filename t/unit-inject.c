@@ -1,7 +1,8 @@
 /* unit-inject: lib/injectp.c (frame heads: encoding, parsing, every
-   malformed head) and lib/inject.c (a message written as it arrives, in
+   malformed head), lib/inject.c (a message written as it arrives, in
    pieces of any size, is the same file; added fields; limits; abort leaves
-   nothing; the file goes to new/ only by inject_link). */
+   nothing; the file goes to new/ only by inject_link) and lib/injectsync.c
+   (fsyncs started together come back, each with its tag and outcome). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <poll.h>
 #include "inject.h"
 #include "injectp.h"
+#include "injectsync.h"
 #include "io.h"
 #include "tap.h"
 
@@ -102,7 +105,7 @@ int main(void)
   int same;
   static const char msg[] = "Subject: a\nX-Two: b\r\n\r\nl1\nl2\rl3\r\nl4";
 
-  plan(30);
+  plan(35);
   snprintf(dir, sizeof dir, "%s/unit-inject.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(dir)) return 1;
   snprintf(want, sizeof want, "%s/tmp", dir); mkdir(want, 0700);
@@ -185,6 +188,48 @@ int main(void)
      "nothing in new/ before inject_link");
   ok(inject_link(&j) == 0 && (size_t)count_files("new") == n + 1 && count_files("tmp") == 0, "inject_link puts it there");
   inject_abort(&j);                   /* the commit abandoned: the name goes */
+
+  /* fsyncs in flight together */
+  {
+    struct injectsync is;
+    struct injectsync_done d[8];
+    int fds[5], seen = 0, errs = 0, k;
+    size_t got = 0, r;
+    ok(injectsync_init(&is, 6) == 0, "injectsync_init");
+    for (k = 0; k < 5; k++) {
+      snprintf(want, sizeof want, "%s/tmp/s%d", dir, k);
+      fds[k] = open(want, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (write(fds[k], "data\n", 5) != 5) fds[k] = -1;
+    }
+    for (k = 0; k < 5; k++)
+      if (injectsync_start(&is, fds[k], (unsigned long long)k + 1) == -1) errs++;
+    ok(errs == 0, "five fsyncs started");
+    for (k = 0; k < 5; k++) close(fds[k]);          /* the kernel holds them */
+    for (k = 0; k < 1000 && got < 5; k++) {
+      struct pollfd pf;
+      pf.fd = injectsync_fd(&is);
+      pf.events = POLLIN;
+      if (!injectsync_has_done(&is) && pf.fd != -1) poll(&pf, 1, 1000);
+      r = injectsync_reap(&is, d, 8);
+      for (i = 0; i < r; i++) {
+        if (d[i].tag >= 1 && d[i].tag <= 5 && !d[i].err) seen |= 1 << d[i].tag;
+        else errs++;
+      }
+      got += r;
+    }
+    ok(got == 5 && seen == 0x3e && errs == 0, "each comes back once, with its tag, done");
+    ok(injectsync_start(&is, -1, 9) == -1
+       || (poll(&(struct pollfd){ injectsync_fd(&is), POLLIN, 0 }, 1, 1000) >= 0
+           && injectsync_reap(&is, d, 8) == 1 && d[0].tag == 9 && d[0].err == EBADF),
+       "a bad fd: refused, or its EBADF comes back");
+    for (k = 0; k < 6; k++) injectsync_start(&is, dfd, 100);
+    ok(injectsync_start(&is, dfd, 101) == -1 && errno == EAGAIN, "no more than max in flight");
+    for (k = 0; k < 100 && (injectsync_has_done(&is) || injectsync_fd(&is) != -1); k++) {
+      poll(&(struct pollfd){ injectsync_fd(&is), POLLIN, 0 }, 1, 100);
+      injectsync_reap(&is, d, 8);
+    }
+    injectsync_free(&is);             /* tmp/s0..s4 go with tmp/ below */
+  }
 
   buf_free(&a);
   buf_free(&b);
