@@ -31,8 +31,7 @@
 #include "envelope.h"
 #include "home.h"
 #include "inject.h"
-#include "injectp.h"
-#include "injectsync.h"
+#include "injectd.h"
 #include "io.h"
 #include "spool.h"
 
@@ -41,8 +40,6 @@
 #define MSG_MAX_LIMIT (1ULL << 30)      /* CMC_MSG_MAX cannot go above this */
 #define HOST_MAX INJECT_HOST_MAX
 #define MAXCONN_DEFAULT 1000            /* -d: CMC_INJECT_MAXCONN */
-#define CONN_RBUF (64 * 1024)           /* -d: read size per connection */
-#define CONN_IDLE 3600                  /* -d: seconds a client may stay silent */
 
 static unsigned long long max = MSG_MAX_DEFAULT;
 static const char *host;
@@ -149,73 +146,16 @@ static void envelope_from_args(struct buf *wire, int argc, char **argv)
   buf_free(&a);
 }
 
-/* Parse and check an envelope given by a client: what only queue-inject
-   may set is refused.  0, or -1 with a reason in *why (errno ENOMEM:
-   temporary; otherwise permanent). */
-static int envelope_check(struct envelope *e, const struct buf *wire, const char **why)
-{
-  long used = envelope_parse(e, wire->s ? wire->s : "", wire->len);
-  if (used < 0) {
-    *why = errno == ENOMEM ? "unable to parse envelope" : "malformed envelope";
-    return -1;
-  }
-  if ((size_t)used != wire->len) *why = "malformed envelope: bytes after its end";
-  else if (e->id) *why = "malformed envelope: Q field on input";
-  else return 0;
-  envelope_free(e);
-  return errno = EINVAL, -1;
-}
-
 /* ---------------------------------------------------------------------------
-   The server form (-d).  One process, one poll() loop over the clients;
-   it never waits for the disk.  Each message is written into tmp/ as its
-   frames arrive.  When its end arrives, the fsync of its file is started
-   (lib/injectsync.h: in flight together with the others', so that their
-   flushes merge); when that fsync is done the file is linked into new/;
-   a sync of new/ is started for every message linked so far once the
-   files of their round are all linked, and when it is done their clients
-   get their ids.  Meanwhile the next messages are read, synced and
-   linked: they form the next group.  So no file is in new/ before its own
-   fsync returned, and no id is sent before the sync of new/ that covers
-   its link returned. */
+   The server form (-d): the listening socket, the signals and the poll()
+   loop; lib/injectd.c has the clients and the group commit. */
 
-enum {
-  C_ENV,                               /* waiting for an envelope frame */
-  C_DATA,                              /* reading the message */
-  C_READY,                             /* its end arrived: sync to be started */
-  C_SYNCING,                           /* the fsync of tmp/ID is in flight */
-  C_LINKED,                            /* in new/, waiting for a sync of new/ */
-  C_COVERED                            /* a sync of new/ in flight covers it */
-};
-#define READING(c) ((c)->state == C_ENV || (c)->state == C_DATA)
-
-struct conn {
-  int fd, state;
-  char *rbuf;
-  size_t rpos, rlen;
-  char ftype;                          /* frame being read, if left > 0 */
-  unsigned long long left;
-  struct buf env;
-  struct inject j;
-  time_t last, opened;                 /* last input; message begun */
-  unsigned long long tag;              /* of its fsync (injectsync) */
-  unsigned long round;                 /* the loop round its fsync began in */
-};
-
-static struct conn *conns;
-static struct pollfd *pfd;
-static size_t nconn, maxconn;
-static struct injectsync isync;        /* fsyncs in flight together */
-static struct injectsync_done *done;
-static unsigned long long serial;      /* tags: 0 is the sync of new/ */
-static unsigned long rounds;           /* loop rounds that started fsyncs */
-static int newfd = -1, dir_busy;       /* new/; its sync in flight */
 static int sigpipe[2] = { -1, -1 };
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void event(const char *fmt, ...)
 {
-  char b[512];
+  char b[600];
   int r, k;
   va_list ap;
   r = snprintf(b, sizeof b - 1, "%s: ", prog);
@@ -229,258 +169,18 @@ static void event(const char *fmt, ...)
   write_all(2, b, (size_t)r);
 }
 
+static void log_line(void *arg, const char *line)
+{
+  (void)arg;
+  event("%s", line);
+}
+
 static void on_signal(int sig)
 {
   char c = (char)sig;
   int e = errno;
   if (write(sigpipe[1], &c, 1) == -1) { /* full: a wake-up is pending anyway */ }
   errno = e;
-}
-
-/* Say it and hang up: after an error the stream cannot be trusted. */
-static void conn_close(size_t i, const char *reply)
-{
-  struct conn *c = &conns[i];
-  if (reply) write_all(c->fd, reply, strlen(reply));
-  inject_abort(&c->j);
-  close(c->fd);
-  free(c->rbuf);
-  buf_free(&c->env);
-  conns[i] = conns[--nconn];
-}
-
-/* A message of client i is refused or failed.  code: EXIT_PERM or EXIT_TEMP. */
-static void conn_fail(size_t i, int code, const char *why, int with_errno)
-{
-  char line[INJECTP_REPLY_MAX];
-  snprintf(line, sizeof line, "%d %s%s%s\n", code, why, with_errno ? ": " : "",
-           with_errno ? strerror(errno) : "");
-  event("refused code=%d reason=\"%.*s\"", code, (int)strlen(line) - 5, line + 4);
-  conn_close(i, line);
-}
-
-/* The envelope frame is complete: check it, open tmp/ID, write the head. */
-static int conn_envelope(size_t i)
-{
-  struct conn *c = &conns[i];
-  struct envelope e;
-  const char *why = 0;
-  if (envelope_check(&e, &c->env, &why) == -1) {
-    conn_fail(i, errno == ENOMEM ? EXIT_TEMP : EXIT_PERM, why, 0);
-    return -1;
-  }
-  if (inject_open(&c->j, dirfd, host, max) == -1) {
-    envelope_free(&e);
-    conn_fail(i, EXIT_TEMP, "unable to create a file in tmp/", 1);
-    return -1;
-  }
-  if (inject_head(&c->j, &e) == -1) {
-    int perm = errno == EINVAL;
-    envelope_free(&e);
-    conn_fail(i, perm ? EXIT_PERM : EXIT_TEMP, "malformed envelope", !perm);
-    return -1;
-  }
-  envelope_free(&e);
-  buf_trunc(&c->env, 0);
-  c->opened = time(0);
-  c->state = C_DATA;
-  return 0;
-}
-
-/* Work through the bytes read from client i.  -1 if it was closed. */
-static int conn_input(size_t i)
-{
-  struct conn *c = &conns[i];
-  while (READING(c)) {
-    const char *p = c->rbuf + c->rpos;
-    size_t n = c->rlen - c->rpos;
-    if (c->left) {
-      size_t k = n < c->left ? n : (size_t)c->left;
-      if (!k) break;
-      if (c->ftype == 'E') {
-        if (buf_add(&c->env, p, k) == -1) { conn_fail(i, EXIT_TEMP, "out of memory", 0); return -1; }
-      } else if (inject_feed(&c->j, p, k) == -1) {
-        if (errno == EFBIG) conn_fail(i, EXIT_PERM, "message too big", 0);
-        else conn_fail(i, EXIT_TEMP, "unable to write the message", 1);
-        return -1;
-      }
-      c->rpos += k;
-      c->left -= k;
-      if (!c->left && c->ftype == 'E' && conn_envelope(i) == -1) return -1;
-      continue;
-    } else {
-      char type;
-      unsigned long long len;
-      long h = injectp_parse(p, n, &type, &len);
-      if (h == 0) break;
-      if (h == -1) { conn_fail(i, EXIT_TEMP, "protocol error: bad frame", 0); return -1; }
-      if ((type == 'E') != (c->state == C_ENV)
-          || (type == 'E' && (len == 0 || len > ENVELOPE_MAX))
-          || (type == 'D' && len > INJECTP_DATA_MAX)) {
-        conn_fail(i, EXIT_TEMP, "protocol error: unexpected frame", 0);
-        return -1;
-      }
-      c->rpos += (size_t)h;
-      if (type == '.') {
-        if (inject_end(&c->j) == -1) {
-          conn_fail(i, EXIT_TEMP, errno == EINVAL ? "unable to add header fields (host name?)"
-                                                  : "unable to write the message", errno != EINVAL);
-          return -1;
-        }
-        c->state = C_READY;
-      } else {
-        c->ftype = type;
-        c->left = len;
-      }
-    }
-  }
-  /* What is left is part of a frame head, or the next message: to the front. */
-  if (c->rpos) {
-    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-    c->rlen -= c->rpos;
-    c->rpos = 0;
-  }
-  return 0;
-}
-
-/* Start the fsync of every message whose end arrived. */
-static void start_syncs(void)
-{
-  size_t i;
-  int any = 0;
-  for (i = nconn; i-- > 0;) {
-    struct conn *c = &conns[i];
-    if (c->state != C_READY) continue;
-    c->tag = ++serial;
-    c->round = rounds;
-    if (injectsync_start(&isync, c->j.fd, c->tag) == -1) {
-      conn_fail(i, EXIT_TEMP, "unable to sync the message", 1);
-      continue;
-    }
-    c->state = C_SYNCING;
-    any = 1;
-  }
-  if (any) rounds++;
-}
-
-/* The sync of new/ is done (err: its errno): the group is committed, or
-   taken back. */
-static void group_done(int err)
-{
-  size_t i, n = 0;
-  dir_busy = 0;
-  if (err) {
-    errno = err;
-    warn_sys("unable to sync ", "new/");
-  }
-  for (i = nconn; i-- > 0;) {
-    struct conn *c = &conns[i];
-    char line[SPOOL_ID_MAX + 2];
-    size_t k;
-    if (c->state != C_COVERED) continue;
-    if (err) {                         /* inject_abort removes new/ID again */
-      conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
-      continue;
-    }
-    /* Committed: the message survives a power cut from here on. */
-    n++;
-    k = strlen(c->j.id);
-    memcpy(line, c->j.id, k);
-    line[k++] = '\n';
-    inject_done(&c->j);
-    c->state = C_ENV;
-    c->last = time(0);
-    if (write_all(c->fd, line, k) == -1) conn_close(i, 0);
-    else if (c->rpos < c->rlen) conn_input(i);   /* the next message, pipelined */
-  }
-  if (n) {
-    if (spool_trigger(spooldir) == -1) warn_sys("unable to trigger deliver", 0);
-    event("commit msgs=%zu", n);
-  }
-}
-
-/* Take in finished fsyncs: a file synced is linked into new/. */
-static void reap_syncs(void)
-{
-  size_t n = injectsync_reap(&isync, done, maxconn + 1), k, i;
-  for (k = 0; k < n; k++) {
-    if (done[k].tag == 0) {
-      group_done(done[k].err);
-      continue;
-    }
-    for (i = 0; i < nconn; i++)
-      if (conns[i].state == C_SYNCING && conns[i].tag == done[k].tag) break;
-    if (i == nconn) continue;          /* its client left: already removed */
-    errno = done[k].err;
-    if (errno || inject_close(&conns[i].j) == -1 || inject_link(&conns[i].j) == -1) {
-      warn_sys("unable to sync or link ", conns[i].j.tmpname);
-      conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
-      continue;
-    }
-    conns[i].state = C_LINKED;
-  }
-}
-
-/* Start the sync of new/ for the linked messages, once no fsync of their
-   rounds is still in flight (so that messages that ended together are
-   committed together), and none is running already.  1 if started. */
-static int start_group(void)
-{
-  size_t i, n = 0;
-  unsigned long last = 0;
-  if (dir_busy) return 0;
-  for (i = 0; i < nconn; i++)
-    if (conns[i].state == C_LINKED) {
-      n++;
-      if (conns[i].round > last) last = conns[i].round;
-    }
-  if (!n) return 0;
-  for (i = 0; i < nconn; i++)
-    if (conns[i].state == C_SYNCING && conns[i].round <= last) return 0;
-  if (injectsync_start(&isync, newfd, 0) == -1) {
-    warn_sys("unable to sync ", "new/");
-    for (i = nconn; i-- > 0;)
-      if (conns[i].state == C_LINKED) conn_fail(i, EXIT_TEMP, "unable to commit the message", 0);
-    return 0;
-  }
-  dir_busy = 1;
-  for (i = 0; i < nconn; i++)
-    if (conns[i].state == C_LINKED) conns[i].state = C_COVERED;
-  return 1;
-}
-
-static void conn_accept(int lfd)
-{
-  for (;;) {
-    struct conn *c;
-    int fd = accept(lfd, 0, 0);
-    if (fd == -1) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-        warn_sys("unable to accept", 0);
-      return;
-    }
-    if (fd_cloexec(fd) == -1 || fd_nonblock(fd, 1) == -1) {
-      close(fd);
-      continue;
-    }
-    if (nconn == maxconn) {
-      write_all(fd, "111 too many clients\n", 21);
-      close(fd);
-      continue;
-    }
-    c = &conns[nconn];
-    memset(c, 0, sizeof *c);
-    inject_init(&c->j);
-    if (!(c->rbuf = malloc(CONN_RBUF))) {
-      write_all(fd, "111 out of memory\n", 18);
-      close(fd);
-      return;
-    }
-    c->fd = fd;
-    c->state = C_ENV;
-    c->last = time(0);
-    nconn++;
-  }
 }
 
 /* The listening socket, once: the lock makes sure no other server is
@@ -515,12 +215,13 @@ static int listen_on(const char *home, char *sockpath, size_t n)
 static int serve(const char *home)
 {
   char sockpath[4096];
+  struct injectd d;
+  struct pollfd *pfd;
   struct rlimit rl;
   const char *v;
+  size_t maxconn = MAXCONN_DEFAULT;
   int lfd;
-  size_t i;
   alarm(0);                            /* each message has its own deadline here */
-  maxconn = MAXCONN_DEFAULT;
   if ((v = getenv("CMC_INJECT_MAXCONN")) && *v) {
     char *end;
     unsigned long u;
@@ -533,12 +234,9 @@ static int serve(const char *home)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  /* At most one fsync in flight per client, and one of new/. */
-  if (!(conns = calloc(maxconn, sizeof *conns)) || !(pfd = calloc(maxconn + 3, sizeof *pfd))
-      || !(done = calloc(maxconn + 1, sizeof *done)) || injectsync_init(&isync, (unsigned)maxconn + 1) == -1)
-    die_sys(EXIT_TEMP, "unable to allocate memory", 0);
-  if ((newfd = openat(dirfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-    die_sys(EXIT_TEMP, "unable to open ", "new/");
+  if (!(pfd = calloc(maxconn + 3, sizeof *pfd))) die_sys(EXIT_TEMP, "unable to allocate memory", 0);
+  if (injectd_init(&d, dirfd, spooldir, host, max, maxconn, log_line, 0) == -1)
+    die_sys(EXIT_TEMP, "unable to set up the server on ", spooldir);
   if (pipe(sigpipe) == -1 || fd_cloexec(sigpipe[0]) == -1 || fd_cloexec(sigpipe[1]) == -1
       || fd_nonblock(sigpipe[0], 1) == -1 || fd_nonblock(sigpipe[1], 1) == -1)
     die_sys(EXIT_TEMP, "unable to make a pipe", 0);
@@ -547,70 +245,37 @@ static int serve(const char *home)
   signal(SIGHUP, on_signal);
   lfd = listen_on(home, sockpath, sizeof sockpath);
   event("start sock=%s maxconn=%zu sync=%s", sockpath, maxconn,
-        injectsync_is_parallel(&isync) ? "together" : "one-by-one");
+        injectd_is_parallel(&d) ? "together" : "one-by-one");
   for (;;) {
-    size_t np = 0, base, nready = 0;
-    time_t now;
-    int r;
-    pfd[np].fd = sigpipe[0];
-    pfd[np++].events = POLLIN;
-    pfd[np].fd = nconn < maxconn ? lfd : -1;
-    pfd[np++].events = POLLIN;
-    pfd[np].fd = injectsync_fd(&isync);
-    pfd[np++].events = POLLIN;
-    base = np;
-    for (i = 0; i < nconn; i++) {
-      pfd[np].fd = conns[i].fd;
-      pfd[np++].events = READING(&conns[i]) ? POLLIN : 0;
-      if (conns[i].state == C_READY) nready++;
-    }
-    /* A message that came pipelined behind the last group is ready now;
-       fsyncs done at once wait to be reaped. */
-    r = poll(pfd, np, nready || injectsync_has_done(&isync) ? 0 : 60 * 1000);
+    size_t n;
+    int r, ms;
+    pfd[0].fd = sigpipe[0];
+    pfd[0].events = POLLIN;
+    pfd[1].fd = injectd_is_full(&d) ? -1 : lfd;
+    pfd[1].events = POLLIN;
+    n = injectd_pollfds(&d, pfd + 2, &ms);
+    r = poll(pfd, n + 2, ms);
     if (r == -1 && errno != EINTR) die_sys(EXIT_TEMP, "unable to poll", 0);
-    if (r > 0 && pfd[0].revents) {
+    if (r == -1) continue;
+    if (pfd[0].revents) {
       char sig;
       if (read(sigpipe[0], &sig, 1) == 1) break;
     }
-    now = time(0);
-    /* Backwards, so that closing one (it is replaced by the last) does
-       not skip another; a client's pfd is at base + its index as polled. */
-    for (i = np - base; r > 0 && i-- > 0;) {
-      struct conn *c = &conns[i];
-      ssize_t k;
-      if (!pfd[base + i].revents || !READING(c)) continue;
-      k = read(c->fd, c->rbuf + c->rlen, CONN_RBUF - c->rlen);
-      if (k == -1 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (k <= 0) {                    /* gone: whatever was begun is removed */
-        conn_close(i, 0);
-        continue;
+    injectd_run(&d, pfd + 2, n, time(0));
+    if (pfd[1].revents)
+      for (;;) {
+        int fd = accept(lfd, 0, 0);
+        if (fd == -1) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            warn_sys("unable to accept", 0);
+          break;
+        }
+        injectd_add(&d, fd);
       }
-      c->rlen += (size_t)k;
-      c->last = now;
-      conn_input(i);
-    }
-    /* Every change of state is followed by what it allows, before the
-       next wait: a linked message never waits for a wake-up that will
-       not come.  (Without AIO the fsyncs are done at once, and the loop
-       takes their results at once.) */
-    reap_syncs();
-    start_syncs();
-    do reap_syncs(); while (start_group());
-    if (r > 0 && pfd[1].revents) conn_accept(lfd);
-    for (i = nconn; i-- > 0;) {
-      struct conn *c = &conns[i];
-      /* Shorter than SPOOL_TMP_MAXAGE: the tmp/ sweep never races us. */
-      if (c->state == C_DATA && now - c->opened > SPOOL_WRITE_DEADLINE)
-        conn_fail(i, EXIT_TEMP, "message took too long", 0);
-      else if (READING(c) && now - c->last > CONN_IDLE)
-        conn_fail(i, EXIT_TEMP, "client silent too long", 0);
-    }
   }
-  /* Stopped: nothing half-done stays; a message whose commit was not
-     complete is taken back, and its client told so. */
-  while (nconn) conn_close(nconn - 1, "111 server stopping\n");
-  injectsync_free(&isync);
+  injectd_stop(&d);
   unlink(sockpath);
+  free(pfd);
   event("stop");
   return 0;
 }
@@ -683,7 +348,7 @@ int main(int argc, char **argv)
       fail(EXIT_TEMP, 1, "unable to read envelope", 0);
     }
   }
-  if (envelope_check(&e, &wire, &why) == -1) fail(errno == ENOMEM ? EXIT_TEMP : EXIT_PERM, 0, why, 0);
+  if (inject_envelope(&e, wire.s, wire.len, &why) == -1) fail(errno == ENOMEM ? EXIT_TEMP : EXIT_PERM, 0, why, 0);
   if (is_shell && has_high_bit(&raw)) e.is_8bitmime = 1;
   if (inject_head(&j, &e) == -1) {
     if (errno == ENOMEM) fail(EXIT_TEMP, 1, "unable to allocate memory", 0);

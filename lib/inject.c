@@ -12,6 +12,20 @@
 #include "inject.h"
 #include "io.h"
 
+int inject_envelope(struct envelope *e, const char *p, size_t n, const char **why)
+{
+  long used = envelope_parse(e, p ? p : "", n);
+  if (used < 0) {
+    *why = errno == ENOMEM ? "unable to parse envelope" : "malformed envelope";
+    return -1;
+  }
+  if ((size_t)used != n) *why = "malformed envelope: bytes after its end";
+  else if (e->id) *why = "malformed envelope: Q field on input";
+  else return 0;
+  envelope_free(e);
+  return errno = EINVAL, -1;
+}
+
 void inject_init(struct inject *j)
 {
   memset(j, 0, sizeof *j);

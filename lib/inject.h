@@ -47,6 +47,11 @@ struct inject {
   int has_msgid, has_date;
 };
 
+/* Parse and check an envelope given by a client (wire form p[0..n)):
+   what only queue-inject may set (Q) is refused, and so are bytes after
+   its end.  0, or -1 with a reason in *why: errno ENOMEM temporary,
+   EINVAL permanent. */
+int inject_envelope(struct envelope *e, const char *p, size_t n, const char **why);
 /* Make j empty (no files, no memory), so that inject_abort and inject_done
    are safe on it. */
 void inject_init(struct inject *j);
