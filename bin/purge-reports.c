@@ -6,9 +6,12 @@
    that writers never wait long; safe to run at any moment and twice (a
    second run finds nothing, a concurrent one waits for the lock and then
    finds nothing).  Never touches the spool, nor the events of a message
-   deliver still has in its queue.  One line per day and tenant on fd 2
+   deliver still has in its queue; from the spool only the unmatched mail
+   of spool/unmatched/ past the same retention (-u DAYS, 0 keeps it).
+   One line per day and tenant on fd 2
    (doc/programs/purge-reports.md).  Environment: CMC_HOME.
    Exit 0 done, 100 bad usage, 111 database trouble. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
@@ -27,7 +31,7 @@
 #include "tbl.h"
 #include "tenant.h"
 
-#define USAGE "usage: purge-reports [-d DAYS] [-s STATDAYS] [-b BATCH] [-n] [-T NOW] [TENANT ...]"
+#define USAGE "usage: purge-reports [-d DAYS] [-s STATDAYS] [-u DAYS] [-b BATCH] [-n] [-T NOW] [TENANT ...]"
 #define DAYS_DEFAULT 40
 #define STATDAYS_DEFAULT 400
 #define BATCH_DEFAULT 1000       /* events a transaction, at most */
@@ -36,7 +40,7 @@
 #define STAT_BATCH 1000
 
 static struct tbl *db;
-static long days = DAYS_DEFAULT, statdays = STATDAYS_DEFAULT;
+static long days = DAYS_DEFAULT, statdays = STATDAYS_DEFAULT, udays = -1;
 static size_t batch = BATCH_DEFAULT;
 static int dry;
 static long long now_t;
@@ -215,6 +219,45 @@ static int purge_tenant(void *ctx, const char *tenant)
   return 0;
 }
 
+/* spool/unmatched/: mail the receiving server could not match to a
+   message, kept for the operator to look at (doc/bounces.md).  It is
+   report data too: files last changed more than udays days ago go.  Not
+   queued mail: nothing in the queue refers to these files. */
+static void unmatched(const char *home)
+{
+  char dir[4096];
+  struct dirent *d;
+  struct stat st;
+  DIR *dp;
+  size_t n = 0, bytes = 0;
+  long long cut = now_t - (long long)udays * 86400;
+  if (home_path(dir, sizeof dir, home, "spool/unmatched") == -1) die(EXIT_PERM, "CMC_HOME too long", 0);
+  dp = opendir(dir);
+  if (!dp) {
+    if (errno == ENOENT) return;
+    die_sys(EXIT_TEMP, "unable to open ", dir);
+  }
+  for (;;) {
+    errno = 0;
+    if (!(d = readdir(dp))) break;
+    if (d->d_name[0] == '.') continue;
+    if (fstatat(dirfd(dp), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+      if (errno == ENOENT) continue;
+      die_sys(EXIT_TEMP, "unable to stat a file in ", dir);
+    }
+    if (!S_ISREG(st.st_mode) || (long long)st.st_mtime >= cut) continue;
+    if (!dry && unlinkat(dirfd(dp), d->d_name, 0) == -1) {
+      if (errno == ENOENT) continue;
+      die_sys(EXIT_TEMP, "unable to remove a file in ", dir);
+    }
+    n++;
+    bytes += (size_t)st.st_size;
+  }
+  if (errno) die_sys(EXIT_TEMP, "unable to read ", dir);
+  closedir(dp);
+  if (n) say("purge unmatched=%zu bytes=%zu%s", n, bytes, dry ? " dry-run" : "");
+}
+
 static long num(const char *s, long lo, long hi)
 {
   char *end;
@@ -232,10 +275,11 @@ int main(int argc, char **argv)
   int c, fd, i;
   prog = "purge-reports";
   now_t = (long long)time(0);
-  while ((c = getopt(argc, argv, "d:s:b:nT:")) != -1) {
+  while ((c = getopt(argc, argv, "d:s:u:b:nT:")) != -1) {
     switch (c) {
     case 'd': days = num(optarg, 1, 100000); break;
     case 's': statdays = num(optarg, 1, 100000); break;
+    case 'u': udays = num(optarg, 0, 100000); break;
     case 'b': batch = (size_t)num(optarg, 1, 100000); break;
     case 'n': dry = 1; break;
     case 'T': now_t = num(optarg, 0, 99999999999L); break;
@@ -243,6 +287,7 @@ int main(int argc, char **argv)
     }
   }
   if (statdays < days) statdays = days;
+  if (udays == -1) udays = days;
   home = getenv("CMC_HOME");
   if (!home || !*home) home = HOME_DEFAULT;
   if (home_path(dbdir, sizeof dbdir, home, "db") == -1
@@ -261,6 +306,8 @@ int main(int argc, char **argv)
   } else if (event_tenants(db, purge_tenant, 0) == -1) {
     fail("unable to list the tenants with report data", 0);
   }
+  /* Only in a run over all tenants: the files are not sorted by tenant. */
+  if (optind == argc && udays) unmatched(home);
   if (!dry) say("purge done max_txn_ms=%.1f", worst);
   /* Make the lazy commits durable now; the checkpoint service would too. */
   tbl_set_stuck(db, 3600);         /* a large cache takes long to write out */

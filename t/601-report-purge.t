@@ -4,9 +4,10 @@
 # second run finds nothing; daily statistics outlive the events, minute
 # counters do not; a message deliver still has keeps its events; a dry run
 # changes nothing; a purge beside a writer loses none of the writer's
-# events; two purges at once are safe; the indexes agree afterwards.
+# events; two purges at once are safe; the indexes agree afterwards;
+# unmatched mail in spool/unmatched/ goes after the same retention.
 . "${0%/*}/lib.sh"
-plan 15
+plan 17
 mkhome
 for t in tokyo ny plain; do cmcctl tenant add $t >/dev/null; done
 cmcctl set tokyo timezone Asia/Tokyo && cmcctl set ny timezone America/New_York \
@@ -42,11 +43,19 @@ ids() { report deliveries "$1" -s 2024-05-01 -e 2024-06-15 -r 0 --oldest -a -f c
 import csv, sys
 print(" ".join(r["id"].split("-", 1)[1] for r in csv.DictReader(sys.stdin)))'; }
 before=$(ids tokyo)
+# Unmatched mail: one file 41 days old, one 39 days old.
+mkdir -p "$CMC_HOME/spool/unmatched"
+echo old >"$CMC_HOME/spool/unmatched/1717000000.1.x"
+echo new >"$CMC_HOME/spool/unmatched/1717000000.2.x"
+touch -d "@$((NOW - 41 * 86400))" "$CMC_HOME/spool/unmatched/1717000000.1.x"
+touch -d "@$((NOW - 39 * 86400))" "$CMC_HOME/spool/unmatched/1717000000.2.x"
 purge-reports -n -T "$NOW" 2>"$TMPD/dry"
 is "$(ids tokyo)" "$before" "a dry run changes nothing"
 like "$(cat "$TMPD/dry")" "*tenant=tokyo before=2024-05-07 events=3 dry-run*" "it counts what would go"
 
 purge-reports -T "$NOW" 2>"$TMPD/p1"; is "$?" 0 "purge runs"
+is "$(ls "$CMC_HOME/spool/unmatched" | tr '\n' ' ')" "1717000000.2.x " "unmatched mail past the retention goes, newer stays"
+like "$(cat "$TMPD/p1")" "*purge unmatched=1 bytes=4*" "the removal is logged"
 is "$(ids tokyo)" "d40start d40 utc0100 today" "Tokyo: day 41 gone, day 40 kept (00:00:00 on)"
 is "$(ids ny)" "d40start d40 today" "New York: the same rules in its own zone"
 if [ "$queued" = 0 ]; then
