@@ -14,7 +14,7 @@ HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDHARDEN = -pie -Wl,-z,relro,-z,now
 SAN      = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
            -fno-sanitize-recover=all
-LIBS     = -ldb -lssl -lcrypto -lpcre2-8 -lcrypt -lidn2 -lresolv -lopendkim -ljansson -lspf2
+LIBS     = -ldb -lssl -lcrypto -lpcre2-8 -lcrypt -lidn2 -lresolv -lopendkim -ljansson -lspf2 -lpsl
 PREFIX   = /usr/local
 FUZZ_SECONDS = 60
 PROVE    = prove
@@ -45,7 +45,7 @@ FUZZ     = $(FUZZ_SRC:.c=)
 # Debian packages: build, run, tests.
 DEBS = build-essential clang libclang-rt-14-dev pkg-config \
        libdb5.3-dev db5.3-util libpcre2-dev libssl-dev openssl libidn2-dev \
-       libcrypt-dev libspf2-dev libopendkim-dev libqrencode-dev libjansson-dev \
+       libcrypt-dev libspf2-dev libopendkim-dev libqrencode-dev libjansson-dev libpsl-dev \
        s6 execline ucspi-tcp perl swaks python3 dnsmasq-base postfix \
        opendkim-tools python3-dkim python3-dnspython python3-spf \
        lighttpd curl netcat-openbsd procps iproute2

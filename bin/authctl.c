@@ -20,6 +20,7 @@
 #include "die.h"
 #include "dkimkey.h"
 #include "dmarc.h"
+#include "dmarcorg.h"
 #include "dns.h"
 #include "dqprep.h"
 #include "dset.h"
@@ -226,61 +227,113 @@ static int dmarc_rec(const char *tenant, const char *domain, int policy, const c
   return 0;
 }
 
-static int dmarc_check(const char *tenant, const char *domain, const char *ropt)
+/* The DMARC records at name: each printed, the invalid ones with why.
+   SPFDNS_TEMP when DNS gave no answer; else 0, with *nrec the valid DMARC
+   records (the last in *rec) and *bad set when one was invalid. */
+static int dmarc_lookup(const char *name, struct dmarc_rec *rec, size_t *nrec, int *bad)
 {
-  struct buf r = BUF_ZERO, name = BUF_ZERO, txt = BUF_ZERO, why = BUF_ZERO;
-  struct dmarc_rec rec, one;
-  const char *p, *rdom;
-  size_t n, i, nrec = 0;
-  int rc, res = 0;
-  rua(tenant, ropt, &r);
-  rdom = strrchr(r.s, '@') + 1;
-  if (buf_printf(&name, "_dmarc.%s", domain) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
-  rc = spfdns_txt(have_resolver ? &resolver : 0, name.s, &txt, &n);
+  struct buf txt = BUF_ZERO, why = BUF_ZERO;
+  struct dmarc_rec one;
+  const char *p;
+  size_t n, i;
+  int rc = spfdns_txt(have_resolver ? &resolver : 0, name, &txt, &n);
   if (rc == -1) die_sys(EXIT_TEMP, "out of memory", 0);
-  if (rc == SPFDNS_TEMP) {
-    printf("%s unknown: no answer (SERVFAIL, REFUSED or time-out)\n", name.s);
-    res = EXIT_TEMP;
-    goto out;
-  }
+  *nrec = 0;
+  *bad = 0;
   for (i = 0, p = txt.s; rc == SPFDNS_OK && i < n; i++, p += strlen(p) + 1) {
     int k;
     buf_trunc(&why, 0);
     k = dmarc_parse(p, strlen(p), &one, &why);
     if (k == DMARC_NOT_DMARC) continue;
-    printf("%s record: %s\n", name.s, p);
+    printf("%s record: %s\n", name, p);
     if (k == DMARC_INVALID) {
-      printf("%s invalid: %s\n", name.s, why.s);
-      res = EXIT_PERM;
+      printf("%s invalid: %s\n", name, why.s);
+      *bad = 1;
       continue;
     }
-    rec = one;
-    nrec++;
+    *rec = one;
+    ++*nrec;
   }
-  if (res) goto out;
+  buf_free(&txt);
+  buf_free(&why);
+  return rc == SPFDNS_TEMP ? SPFDNS_TEMP : 0;
+}
+
+static int dmarc_check(const char *tenant, const char *domain, const char *ropt)
+{
+  struct buf r = BUF_ZERO, name = BUF_ZERO, org = BUF_ZERO, oname = BUF_ZERO;
+  struct dmarc_rec rec;
+  const char *rdom, *pdom = domain, *pname;
+  size_t nrec = 0;
+  int res = 0, bad, o = 1;
+  rua(tenant, ropt, &r);
+  rdom = strrchr(r.s, '@') + 1;
+  if (buf_printf(&name, "_dmarc.%s", domain) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+  pname = name.s;
+  if (dmarc_lookup(name.s, &rec, &nrec, &bad) == SPFDNS_TEMP) {
+    printf("%s unknown: no answer (SERVFAIL, REFUSED or time-out)\n", name.s);
+    res = EXIT_TEMP;
+    goto out;
+  }
+  if (bad) {
+    res = EXIT_PERM;
+    goto out;
+  }
+  /* RFC 7489 6.6.3: no record of its own, the Organizational Domain's
+     applies (its sp=, else its p=). */
+  if (nrec == 0 && (o = dmarcorg_domain(domain, &org)) == 0 && strcmp(org.s, domain)) {
+    printf("%s absent: no DMARC record of its own; asking the organisational domain %s"
+           " (RFC 7489 6.6.3)\n", name.s, org.s);
+    if (buf_printf(&oname, "_dmarc.%s", org.s) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+    if (dmarc_lookup(oname.s, &rec, &nrec, &bad) == SPFDNS_TEMP) {
+      printf("%s unknown: no answer (SERVFAIL, REFUSED or time-out)\n", oname.s);
+      res = EXIT_TEMP;
+      goto out;
+    }
+    if (bad) {
+      res = EXIT_PERM;
+      goto out;
+    }
+    if (nrec == 0) {
+      printf("%s absent: no DMARC record at the organisational domain either"
+             " (publish one: authctl dmarc record)\n", oname.s);
+      res = EXIT_PERM;
+      goto out;
+    }
+    if (nrec == 1)
+      printf("%s inherited from %s: policy %s for %s (%s)\n", name.s, org.s,
+             dmarc_policy_name(rec.sp >= 0 ? rec.sp : rec.p), domain,
+             rec.sp >= 0 ? "its sp=" : "its p=, no sp=");
+    pdom = org.s;
+    pname = oname.s;
+  } else if (nrec == 0 && o == -1 && errno == ENOMEM) {
+    die_sys(EXIT_TEMP, "out of memory", 0);
+  }
   if (nrec == 0) {
     printf("%s absent: no DMARC record (publish one: authctl dmarc record)\n", name.s);
     res = EXIT_PERM;
     goto out;
   }
   if (nrec > 1) {
-    printf("%s invalid: %zu DMARC records; receivers then apply none (RFC 7489 6.6.3)\n", name.s, nrec);
+    printf("%s invalid: %zu DMARC records; receivers then apply none (RFC 7489 6.6.3)\n", pname, nrec);
     res = EXIT_PERM;
     goto out;
   }
-  printf("%s policy: p=%s sp=%s adkim=%c aspf=%c pct=%d\n", name.s, dmarc_policy_name(rec.p),
+  printf("%s policy: p=%s sp=%s adkim=%c aspf=%c pct=%d\n", pname, dmarc_policy_name(rec.p),
          rec.sp < 0 ? "-" : dmarc_policy_name(rec.sp), rec.adkim, rec.aspf, rec.pct);
   if (!dmarc_has_rua(&rec, r.s)) {
-    printf("%s rua: reports do not come to mailto:%s\n", name.s, r.s);
+    printf("%s rua: reports do not come to mailto:%s\n", pname, r.s);
     res = EXIT_PERM;
   } else {
-    printf("%s rua: mailto:%s\n", name.s, r.s);
+    printf("%s rua: mailto:%s\n", pname, r.s);
   }
-  if (strcmp(rdom, domain)) {
+  if (strcmp(rdom, pdom)) {
+    /* RFC 7489 7.1: asked for the domain whose record names the rua. */
     struct buf an = BUF_ZERO, at = BUF_ZERO;
-    size_t m;
-    int ok = 0;
-    if (buf_printf(&an, "%s._report._dmarc.%s", domain, rdom) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+    const char *p;
+    size_t m, i;
+    int ok = 0, rc;
+    if (buf_printf(&an, "%s._report._dmarc.%s", pdom, rdom) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
     rc = spfdns_txt(have_resolver ? &resolver : 0, an.s, &at, &m);
     for (i = 0, p = at.s; rc == SPFDNS_OK && i < m; i++, p += strlen(p) + 1)
       if (!strncmp(p, "v=DMARC1", 8)) ok = 1;
@@ -293,8 +346,8 @@ out:
   if (res != EXIT_TEMP) printf("%s %s\n", name.s, res ? "not as it should be" : "ok");
   buf_free(&r);
   buf_free(&name);
-  buf_free(&txt);
-  buf_free(&why);
+  buf_free(&org);
+  buf_free(&oname);
   return res;
 }
 

@@ -2,6 +2,7 @@
    checkpoints, and edits tenants, relay networks, SMTP AUTH users, routes
    and settings in db/ (each change in a transaction), re-exporting
    etc/access after a change of networks or users (doc/programs/cmcctl.md).
+   The list and delivery setting commands are in lib/ctl*.c.
    Input: a new user's password, first line of fd 0.  Output: plain text,
    tab-separated tables, on fd 1.  Environment: CMC_HOME.
    Exit 0 done, 100 bad usage / unknown tenant / bad value, 111 db trouble. */
@@ -14,7 +15,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "die.h"
-#include "addr.h"
+#include "ctl.h"
 #include "dqprep.h"
 #include "dset.h"
 #include "event.h"
@@ -46,6 +47,7 @@
 static const char *home;
 static char dbdir[4096], accesspath[4096];
 static struct tbl *db;
+static struct ctl ctl;                /* lib/ctl.h: rows out, outcomes */
 
 static _Noreturn void usage(void)
 {
@@ -73,6 +75,7 @@ static void opendb(int flags)
     if (errno == ENOENT) die_sys(EXIT_TEMP, "unable to open database (cmcctl init?) in ", dbdir);
     die_sys(EXIT_TEMP, "unable to open database in ", dbdir);
   }
+  ctl.db = db;
 }
 
 static void closedb(void)
@@ -92,21 +95,39 @@ static void out(const char *s)
   if (fputs(s, stdout) == EOF) die_sys(EXIT_TEMP, "unable to write output", 0);
 }
 
-/* Fields of a table row: TAB and newline inside become spaces. */
-static void outf(const char *s, int last)
+static void put_row(void *ctx, const char *row, size_t n)
 {
-  for (; *s; s++) {
-    char c = *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s;
-    if (putchar(c) == EOF) die_sys(EXIT_TEMP, "unable to write output", 0);
-  }
-  out(last ? "\n" : "\t");
+  (void)ctx;
+  if (fwrite(row, 1, n, stdout) != n) die_sys(EXIT_TEMP, "unable to write output", 0);
 }
 
-static void done(void)
+/* A table row: TAB and newline inside a field become spaces. */
+static void row(const char *const *field, size_t n)
+{
+  if (ctl_row(&ctl, field, n) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+}
+
+static _Noreturn void done(void)
 {
   if (fflush(stdout) == EOF || ferror(stdout)) die_sys(EXIT_TEMP, "unable to write output", 0);
   closedb();
   exit(0);
+}
+
+/* The outcome of a lib/ctl.h function, said and exited as everywhere here. */
+static _Noreturn void finish(int r)
+{
+  if (r == 0) {
+    if (ctl.warn) warn(ctl.warn, ctl.warnarg);
+    done();
+  }
+  errno = ctl.err;
+  switch (ctl.code) {
+  case CTL_USAGE: usage();
+  case CTL_PERM: die(EXIT_PERM, ctl.what, ctl.arg);
+  case CTL_TEMP: die_sys(EXIT_TEMP, ctl.what, ctl.arg);
+  default: fail(ctl.what, ctl.arg);
+  }
 }
 
 /* ---------- init, recover, checkpoint ---------- */
@@ -158,17 +179,13 @@ static void cmd_checkpoint(void)
 static int print_name(void *ctx, const char *name)
 {
   (void)ctx;
-  outf(name, 1);
+  row(&name, 1);
   return 0;
 }
 
 static void need_tenant(const char *tenant)
 {
-  int r;
-  if (!tenant_name_ok(tenant)) die(EXIT_PERM, "bad tenant name: ", tenant);
-  r = tenant_exists(db, tenant);
-  if (r == -1) fail("unable to read tenant ", tenant);
-  if (r == 0) die(EXIT_PERM, "no such tenant: ", tenant);
+  if (ctl_tenant(&ctl, tenant) == -1) finish(-1);
 }
 
 static void cmd_tenant(int argc, char **argv)
@@ -199,36 +216,17 @@ static void settings_changed(const char *key)
 
 static int print_item(void *ctx, const char *comp, const char *a, const char *b)
 {
-  int cols = *(int *)ctx;
-  outf(comp, 0);
-  outf(a, cols == 2);
-  if (cols == 3) outf(b, 1);
+  const char *f[3] = { comp, a, b };
+  row(f, (size_t)*(int *)ctx);          /* 2 or 3 columns */
   return 0;
 }
 
-/* Take "-c COMP" out of argv; the rest stays in order. */
-static const char *take_comp(int *argc, char **argv)
+/* Take "-c COMP" out of argv; the rest stays in order.  all: none given. */
+static const char *take_comp(int *argc, char **argv, int *all)
 {
-  const char *comp = "default";
-  int i, j;
-  for (i = 0; i < *argc; i++) {
-    if (strcmp(argv[i], "-c")) continue;
-    if (i + 1 >= *argc) usage();
-    comp = argv[i + 1];
-    for (j = i; j + 2 <= *argc; j++) argv[j] = argv[j + 2];
-    *argc -= 2;
-    break;
-  }
-  if (!tenant_comp_ok(comp)) die(EXIT_PERM, "bad composition name: ", comp);
+  const char *comp;
+  if (ctl_comp(&ctl, argc, argv, &comp, all) == -1) finish(-1);
   return comp;
-}
-
-static int has_comp(int argc, char **argv)
-{
-  int i;
-  for (i = 0; i < argc; i++)
-    if (!strcmp(argv[i], "-c")) return 1;
-  return 0;
 }
 
 static void read_password(struct buf *pw)
@@ -255,8 +253,8 @@ static void result(int r, const char *what, const char *arg, const char *absent)
 
 static void cmd_item(const char *kind, int argc, char **argv, const char *password)
 {
-  int all = !has_comp(argc, argv), cols, r;
-  const char *comp = take_comp(&argc, argv), *tenant;
+  int all, cols, r;
+  const char *comp = take_comp(&argc, argv, &all), *tenant;
   if (argc < 2) usage();
   tenant = argv[1];
   need_tenant(tenant);
@@ -299,7 +297,7 @@ static void cmd_item(const char *kind, int argc, char **argv, const char *passwo
 
 static void cmd_setting(const char *verb, int argc, char **argv)
 {
-  const char *comp = take_comp(&argc, argv);
+  const char *comp = take_comp(&argc, argv, 0);
   struct buf v = BUF_ZERO;
   int r, cols = 3;
   if (argc < 1) usage();
@@ -323,274 +321,8 @@ static void cmd_setting(const char *verb, int argc, char **argv)
     r = tenant_get(db, argv[0], comp, argv[1], &v);
     if (r == -1) fail("unable to get ", argv[1]);
     if (r == 1) die(EXIT_PERM, "not set: ", argv[1]);
-    outf(v.s, 1);
+    row((const char **)&v.s, 1);
   }
-  done();
-}
-
-/* ---------- delivery settings: filter lists, default speed, sending IPs ---------- */
-
-/* A refused change: the reason the library gave, else errno's. */
-static _Noreturn void refused(const char *what, const char *arg, const struct buf *err)
-{
-  if (errno == EINVAL && err->len) die(EXIT_PERM, "refused: ", err->s);
-  fail(what, arg);
-}
-
-static int print_filter(void *ctx, const char *comp, size_t pos, const struct dset_filter *f)
-{
-  struct buf spec = BUF_ZERO;
-  char p[24];
-  if (dset_filter_format(*(enum dset_kind *)ctx, f, &spec) == -1 || buf_addc(&spec, 0) == -1)
-    die_sys(EXIT_TEMP, "out of memory", 0);
-  snprintf(p, sizeof p, "%zu", pos);
-  outf(comp, 0);
-  outf(p, 0);
-  outf(f->name, 0);
-  outf(spec.s, 1);
-  buf_free(&spec);
-  return 0;
-}
-
-static void cmd_speed_default(const char *tenant, const char *comp, int argc, char **argv)
-{
-  struct dset_speed sp;
-  struct buf err = BUF_ZERO;
-  char line[96];
-  int i, r;
-  if (argc == 0) {
-    r = dset_speed_get(db, tenant, comp, &sp);
-    if (r == -1) fail("unable to read the default speed of ", tenant);
-    if (r == 1) die(EXIT_PERM, "not set: default speed of ", tenant);
-    snprintf(line, sizeof line, "-m %u -i %u -n %u", sp.maxconn, sp.interval, sp.nips);
-    outf(comp, 0);
-    outf(line, 1);
-    done();
-  }
-  if (argc == 1 && !strcmp(argv[0], "-d")) {
-    result(dset_speed_unset(db, tenant, comp), "unable to unset the default speed of ", tenant,
-           "not set: default speed of ");
-    done();
-  }
-  memset(&sp, 0, sizeof sp);
-  for (i = 0; i + 1 < argc; i += 2) {
-    unsigned *dst = !strcmp(argv[i], "-m") ? &sp.maxconn : !strcmp(argv[i], "-i") ? &sp.interval
-                  : !strcmp(argv[i], "-n") ? &sp.nips : 0;
-    char *end;
-    unsigned long x;
-    if (!dst) usage();
-    errno = 0;
-    x = strtoul(argv[i + 1], &end, 10);
-    if (errno || *end || !*argv[i + 1] || x > 1000000) die(EXIT_PERM, "not a number: ", argv[i + 1]);
-    *dst = (unsigned)x;
-  }
-  if (i != argc) usage();
-  if (dset_speed_set(db, tenant, comp, &sp, &err) == -1) refused("unable to set the default speed of ", tenant, &err);
-  done();
-}
-
-static void cmd_dset(const char *kind, int argc, char **argv)
-{
-  int all = !has_comp(argc, argv), r;
-  const char *comp = take_comp(&argc, argv), *tenant;
-  enum dset_kind k = (enum dset_kind)dset_kind_parse(kind);
-  struct buf err = BUF_ZERO;
-  if (argc < 2) usage();
-  tenant = argv[1];
-  need_tenant(tenant);
-  if (!strcmp(argv[0], "list") && argc == 2) {
-    if (dset_filter_list(db, tenant, all ? 0 : comp, k, print_filter, &k) == -1)
-      fail("unable to list the filters of ", tenant);
-    done();
-  }
-  if (!strcmp(argv[0], "add") && argc >= 3) {
-    struct dset_filter f;
-    if (dset_filter_args(k, argc - 2, argv + 2, &f, &err) == -1
-        || dset_filter_put(db, tenant, comp, k, &f, &err) == -1)
-      refused("unable to save filter ", argv[2], &err);
-    dset_filter_free(&f);
-    done();
-  }
-  if (!strcmp(argv[0], "del") && argc == 3) {
-    result(dset_filter_del(db, tenant, comp, k, argv[2]), "unable to delete filter ", argv[2],
-           "no such filter: ");
-    done();
-  }
-  if (!strcmp(argv[0], "move") && argc == 4) {
-    char *end;
-    unsigned long pos;
-    errno = 0;
-    pos = strtoul(argv[3], &end, 10);
-    if (errno || *end || pos == 0) die(EXIT_PERM, "bad position (1 is the first): ", argv[3]);
-    r = dset_filter_move(db, tenant, comp, k, argv[2], (size_t)pos);
-    result(r, "unable to move filter ", argv[2], 0);
-    if (r == 1) die(EXIT_PERM, "no such filter: ", argv[2]);
-    done();
-  }
-  if (k == DSET_SPEED && !strcmp(argv[0], "default")) cmd_speed_default(tenant, comp, argc - 2, argv + 2);
-  usage();
-}
-
-static int print_ip(void *ctx, const char *comp, const char *ip)
-{
-  (void)ctx;
-  outf(comp, 0);
-  outf(ip, 1);
-  return 0;
-}
-
-static void cmd_ip(int argc, char **argv)
-{
-  int all = !has_comp(argc, argv);
-  const char *comp = take_comp(&argc, argv), *tenant;
-  struct buf err = BUF_ZERO;
-  if (argc < 2) usage();
-  tenant = argv[1];
-  need_tenant(tenant);
-  if (!strcmp(argv[0], "list") && argc == 2) {
-    if (dset_ip_list(db, tenant, all ? 0 : comp, print_ip, 0) == -1) fail("unable to list the IPs of ", tenant);
-    done();
-  }
-  if (argc != 3) usage();
-  if (!strcmp(argv[0], "add")) {
-    int r = dset_ip_add(db, tenant, comp, argv[2], &err);
-    if (r == -1) refused("unable to add sending IP ", argv[2], &err);
-    if (r == 1) warn("sending IP exists: ", argv[2]);
-  } else if (!strcmp(argv[0], "del")) {
-    result(dset_ip_del(db, tenant, comp, argv[2]), "unable to delete sending IP ", argv[2],
-           "no such sending IP: ");
-  } else {
-    usage();
-  }
-  done();
-}
-
-/* ---------- suppression and unsubscribe lists ---------- */
-
-static void fmt_time(long long t, char *out, size_t n)
-{
-  time_t s = (time_t)t;
-  struct tm g;
-  if (!gmtime_r(&s, &g) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &g)) snprintf(out, n, "%lld", t);
-}
-
-static int print_sup(void *ctx, const struct suppress_rec *r)
-{
-  char c[32], st[16], occ[24];
-  (void)ctx;
-  fmt_time(r->created, c, sizeof c);
-  snprintf(st, sizeof st, "%d", r->status);
-  snprintf(occ, sizeof occ, "%lu", r->occurred);
-  outf(r->comp, 0);
-  outf(r->addr, 0);
-  outf(st, 0);
-  outf(occ, 0);
-  outf(c, 0);
-  if (r->removed) {
-    char rm[32];
-    fmt_time(r->removed, rm, sizeof rm);
-    outf(r->id, 0);
-    outf(rm, 1);
-  } else {
-    outf(r->id, 1);
-  }
-  return 0;
-}
-
-static int print_unsub(void *ctx, const struct suppress_unsub *u)
-{
-  char c[32];
-  (void)ctx;
-  fmt_time(u->created, c, sizeof c);
-  outf(u->comp, 0);
-  outf(u->addr, 0);
-  outf(u->filter, 0);
-  outf(c, 1);
-  return 0;
-}
-
-/* Take "-X VALUE" (or the flag "-X" when value is 0) out of argv. */
-static int take_opt(int *argc, char **argv, const char *opt, const char **value)
-{
-  int i, j, k = value ? 2 : 1;
-  for (i = 0; i < *argc; i++) {
-    if (strcmp(argv[i], opt)) continue;
-    if (i + k > *argc) usage();
-    if (value) *value = argv[i + 1];
-    for (j = i; j + k <= *argc; j++) argv[j] = argv[j + k];
-    *argc -= k;
-    return 1;
-  }
-  return 0;
-}
-
-/* An address as the lists hold it (internal form). */
-static void list_addr(const char *a, struct buf *out)
-{
-  buf_trunc(out, 0);
-  if (addr_parse(out, a, strlen(a), 0) == -1 || !strchr(out->s, '@'))
-    die(EXIT_PERM, "bad address: ", a);
-}
-
-static void cmd_suppress(int argc, char **argv)
-{
-  int all = !has_comp(argc, argv), removed = 0, r;
-  const char *comp = take_comp(&argc, argv);
-  struct buf a = BUF_ZERO;
-  long long now = (long long)time(0);
-  removed = take_opt(&argc, argv, "-r", 0);
-  if (argc < 2) usage();
-  need_tenant(argv[1]);
-  if (!strcmp(argv[0], "list") && argc == 2) {
-    if (suppress_list(db, argv[1], all ? 0 : comp, 0, removed, print_sup, 0) == -1)
-      fail("unable to list the suppression list of ", argv[1]);
-  } else if (!strcmp(argv[0], "search") && argc == 3) {
-    if (suppress_list(db, argv[1], all ? 0 : comp, argv[2], removed, print_sup, 0) == -1)
-      fail("unable to search the suppression list of ", argv[1]);
-  } else if (!strcmp(argv[0], "add") && (argc == 3 || argc == 4)) {
-    long st = ERR_SUPPRESSED;
-    if (argc == 4) {
-      char *end;
-      st = strtol(argv[3], &end, 10);
-      if (end == argv[3] || *end || st < 1 || st > 99) die(EXIT_PERM, "bad error status: ", argv[3]);
-    }
-    list_addr(argv[2], &a);
-    r = suppress_add(db, 0, argv[1], comp, a.s, (int)st, now);
-    result(r, "unable to add to the suppression list: ", argv[2], "listed already (one more occurrence): ");
-  } else if (!strcmp(argv[0], "del") && argc == 3) {
-    list_addr(argv[2], &a);
-    result(suppress_del(db, 0, argv[1], comp, a.s, now), "unable to release ", argv[2], "not listed: ");
-  } else {
-    usage();
-  }
-  buf_free(&a);
-  done();
-}
-
-static void cmd_unsubscribed(int argc, char **argv)
-{
-  int all = !has_comp(argc, argv);
-  const char *comp = take_comp(&argc, argv), *filter = 0;
-  struct buf a = BUF_ZERO;
-  int has_filter = take_opt(&argc, argv, "-f", &filter);
-  if (argc < 2) usage();
-  need_tenant(argv[1]);
-  if (!strcmp(argv[0], "list") && (argc == 2 || argc == 3)) {
-    if (suppress_unsub_list(db, argv[1], all ? 0 : comp, argc == 3 ? argv[2] : 0,
-                            has_filter ? filter : 0, print_unsub, 0) == -1)
-      fail("unable to list the unsubscribe list of ", argv[1]);
-  } else if (!strcmp(argv[0], "add") && argc == 3) {
-    list_addr(argv[2], &a);
-    result(suppress_unsub_add(db, 0, argv[1], comp, a.s, has_filter ? filter : "", (long long)time(0)),
-           "unable to add to the unsubscribe list: ", argv[2], "listed already: ");
-  } else if (!strcmp(argv[0], "del") && argc == 3) {
-    list_addr(argv[2], &a);
-    result(suppress_unsub_del(db, 0, argv[1], comp, a.s, has_filter ? filter : 0),
-           "unable to remove from the unsubscribe list: ", argv[2], "not listed: ");
-  } else {
-    usage();
-  }
-  buf_free(&a);
   done();
 }
 
@@ -599,18 +331,11 @@ static void cmd_unsubscribed(int argc, char **argv)
 static int print_event(void *ctx, const struct event *e)
 {
   char tm[32], err[16];
-  time_t s = (time_t)e->time;
-  struct tm g;
+  const char *f[6] = { tm, event_status_name(e->status), err, e->rcpt, e->remote, e->reply };
   (void)ctx;
-  if (!gmtime_r(&s, &g) || !strftime(tm, sizeof tm, "%Y-%m-%dT%H:%M:%SZ", &g))
-    snprintf(tm, sizeof tm, "%lld", e->time);
+  ctl_time(tm, sizeof tm, e->time);
   snprintf(err, sizeof err, "%d", e->error);
-  outf(tm, 0);
-  outf(event_status_name(e->status), 0);
-  outf(err, 0);
-  outf(e->rcpt, 0);
-  outf(e->remote, 0);
-  outf(e->reply, 1);
+  row(f, 6);
   return 0;
 }
 
@@ -719,6 +444,7 @@ int main(int argc, char **argv)
   struct buf pw = BUF_ZERO;
   const char *cmd;
   prog = "cmcctl";
+  ctl.put = put_row;
   if (argc < 2) usage();
   cmd = argv[1];
   home = getenv("CMC_HOME");
@@ -749,16 +475,17 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "set") || !strcmp(cmd, "get") || !strcmp(cmd, "unset"))
     cmd_setting(cmd, argc, argv);
   if (!strcmp(cmd, "events")) cmd_events(argc, argv);
-  if (!strcmp(cmd, "suppress")) cmd_suppress(argc, argv);
-  if (!strcmp(cmd, "unsubscribed")) cmd_unsubscribed(argc, argv);
-  if (dset_kind_parse(cmd) >= 0) cmd_dset(cmd, argc, argv);
-  if (!strcmp(cmd, "ip")) cmd_ip(argc, argv);
+  if (!strcmp(cmd, "suppress")) finish(ctl_suppress(&ctl, argc, argv));
+  if (!strcmp(cmd, "unsubscribed")) finish(ctl_unsubscribed(&ctl, argc, argv));
+  if (dset_kind_parse(cmd) >= 0) finish(ctl_filters(&ctl, cmd, argc, argv));
+  if (!strcmp(cmd, "ip")) finish(ctl_ip(&ctl, argc, argv));
   if (!strcmp(cmd, "generation") && argc == 0) {
     unsigned long long g;
     char t[32];
+    const char *f = t;
     if (dset_generation(db, &g) == -1) fail("unable to read the settings generation", 0);
     snprintf(t, sizeof t, "%llu", g);
-    outf(t, 1);
+    row(&f, 1);
     done();
   }
   if (!strcmp(cmd, "selftest-write")) cmd_selftest_write(argc, argv);

@@ -3,8 +3,8 @@
    scan every few seconds), records their "queued" events and recipient
    state in db/ (table "queue"), moves them to queue/, and hands due
    recipients, grouped by destination, to worker processes: one fork per
-   outgoing connection (lib/dqwork.c), which report one result line per
-   recipient.  Results become events and new state in one transaction; a
+   outgoing connection (lib/dqwork.c; their table: lib/dqpool.c), which
+   report one result line per recipient.  Results become events and new state in one transaction; a
    message leaves the spool when every recipient is final.
    Runs in the foreground under s6; SIGTERM: stop workers, exit 0.
    Usage: deliver | deliver -q DOMAIN (print the hosts a domain resolves to).
@@ -29,6 +29,7 @@
 #include "dqbounce.h"
 #include "dqdb.h"
 #include "dq.h"
+#include "dqpool.h"
 #include "dqprep.h"
 #include "dqsched.h"
 #include "dqwork.h"
@@ -50,16 +51,6 @@
 #define SETTINGS_LOOK_MS 250         /* ms between looks at the settings generation */
 #define SETTINGS_WAIT_MS 1000        /* ms: longest sleep, so a change shows within a second */
 
-struct worker {
-  pid_t pid;
-  int fd;                            /* result pipe, -1 after EOF */
-  int reaped;
-  char *key;                         /* destination */
-  int yielded;                       /* asked (SIGUSR1) to make room for higher priority */
-  struct dqwork_job job;
-  struct buf in;
-};
-
 static struct dqsched q;             /* messages, db, configuration */
 static struct dqwork_cfg wcfg;
 static struct dqprep_env penv;       /* VERP secret, host name: for the workers */
@@ -69,14 +60,8 @@ static struct classify *cls;         /* reply rules, loaded once, shared by the 
 static struct dsetrun ds;            /* delivery settings (lib/dsetrun.h), reloaded on change */
 static volatile sig_atomic_t yield_now;  /* in a worker: SIGUSR1 came */
 static long long wake_ms;            /* a destination's interval ends then (monotonic ms) */
-struct lastend {                     /* when a destination's last connection ended */
-  char key[512];
-  long long ms;
-};
-#define LASTEND_MAX 256
-static struct lastend lastend[LASTEND_MAX];
-static struct worker **workers;
-static size_t nworkers, maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
+static struct dqpool pool;           /* the running workers (lib/dqpool.h) */
+static size_t maxprocs = MAXPROCS_DEFAULT, maxconn = MAXCONN_DEFAULT;
 static int selfpipe[2] = { -1, -1 }, trigfd = -1;
 static volatile sig_atomic_t got_term;
 static int dirty = 1;                /* something changed: plan again */
@@ -194,7 +179,7 @@ static int query(const char *domain, const struct sockaddr_in *resolver)
 /* Fork a worker for job; 0, or -1 (the job is then not started). */
 static int spawn(struct dqsched_job *sj)
 {
-  struct worker *w;
+  struct dqpool_worker *w;
   int p[2];
   pid_t pid, parent = getpid();
   size_t i;
@@ -218,7 +203,7 @@ static int spawn(struct dqsched_job *sj)
     close(selfpipe[0]);
     close(selfpipe[1]);
     if (trigfd != -1) close(trigfd);
-    for (i = 0; i < nworkers; i++) if (workers[i]->fd != -1) close(workers[i]->fd);
+    for (i = 0; i < pool.n; i++) if (pool.w[i]->fd != -1) close(pool.w[i]->fd);
     _exit(dqwork_run(&wcfg, &sj->job, p[1]) == 0 ? 0 : EXIT_TEMP);
   }
   close(p[1]);
@@ -230,115 +215,8 @@ static int spawn(struct dqsched_job *sj)
   sj->key = 0;
   sj->job.item = 0;
   sj->job.nitem = 0;
-  workers[nworkers++] = w;
+  pool.w[pool.n++] = w;
   return 0;
-}
-
-static size_t active(const char *key)
-{
-  size_t i, n = 0;
-  for (i = 0; i < nworkers; i++) if (!strcmp(workers[i]->key, key)) n++;
-  return n;
-}
-
-/* Milliseconds until a new connection to key may start: interval after
-   the last one to it ended (per-connection pacing covers the rest). */
-static long long interval_left(const char *key, unsigned interval)
-{
-  long long now = mono_ms();
-  size_t i;
-  for (i = 0; i < LASTEND_MAX; i++)
-    if (lastend[i].ms && !strcmp(lastend[i].key, key)) {
-      long long left = lastend[i].ms + (long long)interval - now;
-      return left > 0 ? left : 0;
-    }
-  return 0;
-}
-
-static void lastend_note(const char *key)
-{
-  long long now = mono_ms();
-  size_t i, slot = LASTEND_MAX;
-  if (strlen(key) >= sizeof lastend[0].key) return;
-  for (i = 0; i < LASTEND_MAX; i++) {
-    if (lastend[i].ms && !strcmp(lastend[i].key, key)) { slot = i; break; }
-    if (slot == LASTEND_MAX && (!lastend[i].ms || now - lastend[i].ms > DSET_INTERVAL_MAX)) slot = i;
-  }
-  if (slot == LASTEND_MAX) return;   /* full of recent ones: pacing per connection only */
-  memcpy(lastend[slot].key, key, strlen(key) + 1);
-  lastend[slot].ms = now;
-}
-
-/* The sending IP of a new connection of group gr: of the IPs the
-   destination may use (lib/dsetrun.h), the one with the fewest
-   connections to it now. */
-static void sending_ip(const struct dqsched_group *gr, struct dqsched_job *sj)
-{
-  const char *ips[DSET_IPS_MAX];
-  size_t n = dsetrun_ips(&ds, sj->job.item[0].m, gr->nips, gr->dest, ips, DSET_IPS_MAX), i, k;
-  size_t best = 0, bestn = (size_t)-1;
-  sj->job.local_ip[0] = 0;
-  for (i = 0; i < n; i++) {
-    size_t c = 0;
-    for (k = 0; k < nworkers; k++)
-      if (!strcmp(workers[k]->key, gr->key) && !strcmp(workers[k]->job.local_ip, ips[i])) c++;
-    if (c < bestn) { bestn = c; best = i; }
-  }
-  if (n) snprintf(sj->job.local_ip, sizeof sj->job.local_ip, "%s", ips[best]);
-}
-
-/* Priority: mail of gr waits while every connection to its destination
-   is busy; a connection whose mail is all of lower priority is asked to
-   stop after its current transaction (SIGUSR1), so that the next plan
-   sends the waiting mail first.  One at a time. */
-/* Ask worker w to stop after its current transaction (SIGUSR1); what
-   it has not tried stays pending, no attempt counted. */
-static void yield(struct worker *w, const char *why)
-{
-  if (w->yielded || w->fd == -1 || kill(w->pid, SIGUSR1) == -1) return;
-  w->yielded = 1;
-  fprintf(stderr, "yield dest=%s pid=%ld why=%s\n", w->key, (long)w->pid, why);
-}
-
-/* 1 if a recipient of w's job without a result yet is now held by a
-   prohibited time window. */
-static int holds(const struct worker *w, long long now)
-{
-  size_t i, k;
-  for (i = 0; i < w->job.nitem; i++)
-    for (k = 0; k < w->job.item[i].n; k++)
-      if (w->job.item[i].m->r[w->job.item[i].idx[k]].busy
-          && dsetrun_hold(&ds, w->job.item[i].m, w->job.item[i].idx[k], now))
-        return 1;
-  return 0;
-}
-
-/* The highest priority among the recipients of w's job that have no
-   result yet. */
-static unsigned char busy_prio(const struct worker *w)
-{
-  unsigned char p = 0;
-  size_t i, k;
-  for (i = 0; i < w->job.nitem; i++)
-    for (k = 0; k < w->job.item[i].n; k++) {
-      const struct dq_rcpt *rc = &w->job.item[i].m->r[w->job.item[i].idx[k]];
-      if (rc->busy && rc->prio > p) p = rc->prio;
-    }
-  return p;
-}
-
-static void make_room(const struct dqsched_group *gr)
-{
-  unsigned char want = gr->item[gr->taken].m->r[gr->item[gr->taken].idx[0]].prio;
-  size_t i;
-  for (i = 0; i < nworkers; i++)
-    if (!strcmp(workers[i]->key, gr->key) && workers[i]->yielded) return;
-  for (i = 0; i < nworkers; i++) {
-    struct worker *w = workers[i];
-    if (strcmp(w->key, gr->key) || w->fd == -1 || busy_prio(w) >= want) continue;
-    yield(w, "priority");
-    return;
-  }
 }
 
 /* Start workers for what is due, within the limits.  The time of the next
@@ -352,24 +230,23 @@ static void dispatch(long long now, long long *next)
     return;
   }
   /* A window began while a connection sends mail it holds: stop it. */
-  for (g = 0; g < nworkers; g++)
-    if (!workers[g]->yielded && holds(workers[g], now)) yield(workers[g], "window");
+  dqpool_windows(&pool, now);
   for (g = 0; g < plan.ngroup; g++) {
     struct dqsched_group *gr = &plan.group[g];
-    size_t busy = active(gr->key), limit = gr->maxconn ? gr->maxconn : maxconn;
-    long long wait = gr->interval ? interval_left(gr->key, gr->interval) : 0;
+    size_t busy = dqpool_active(&pool, gr->key), limit = gr->maxconn ? gr->maxconn : maxconn;
+    long long wait = gr->interval ? dqpool_interval_left(&pool, gr->key, gr->interval, mono_ms()) : 0;
     if (wait > 0) {                  /* the last connection ended less than the interval ago */
       if (!wake_ms || mono_ms() + wait < wake_ms) wake_ms = mono_ms() + wait;
       continue;
     }
-    while (busy < limit && nworkers < maxprocs) {
+    while (busy < limit && pool.n < maxprocs) {
       struct dqsched_job sj;
       /* What waits is shared among the connections that may still open
          (each gets at least DQSCHED_JOB_MINMSG messages). */
       size_t share = (gr->nitem - gr->taken + (limit - busy) - 1) / (limit - busy);
       gr->jobmax = share < DQSCHED_JOB_MINMSG ? DQSCHED_JOB_MINMSG : share;
       if (dqsched_take(&plan, g, &sj) != 1) break;
-      sending_ip(gr, &sj);
+      dqpool_sending_ip(&pool, gr, &sj);
       if (spawn(&sj) == -1) {
         warn_sys("unable to start a worker for ", sj.key);
         dqsched_job_free(&q, &sj);   /* its recipients stay pending */
@@ -377,13 +254,13 @@ static void dispatch(long long now, long long *next)
       }
       busy++;
     }
-    if (gr->taken < gr->nitem && busy >= limit) make_room(gr);
+    if (gr->taken < gr->nitem && busy >= limit) dqpool_make_room(&pool, gr);
   }
   dqsched_plan_free(&plan);
 }
 
 /* Complete result lines of w: record them in one transaction. */
-static void results(struct worker *w)
+static void results(struct dqpool_worker *w)
 {
   size_t start = 0, i;
   struct dqsched_batch b;
@@ -407,7 +284,7 @@ static void results(struct worker *w)
   if (w->in.len > DQ_RESULT_MAX) buf_trunc(&w->in, 0);   /* no LF in sight: junk */
 }
 
-static void worker_read(struct worker *w)
+static void worker_read(struct dqpool_worker *w)
 {
   for (;;) {
     ssize_t r;
@@ -435,20 +312,20 @@ static void workers_reap(void)
   int st;
   pid_t pid;
   while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-    for (i = 0; i < nworkers; i++)
-      if (workers[i]->pid == pid) workers[i]->reaped = 1;
-  for (i = 0; i < nworkers; i++) {
-    struct worker *w = workers[i];
+    for (i = 0; i < pool.n; i++)
+      if (pool.w[i]->pid == pid) pool.w[i]->reaped = 1;
+  for (i = 0; i < pool.n; i++) {
+    struct dqpool_worker *w = pool.w[i];
     if (!w->reaped || w->fd != -1) continue;
     /* A worker asked to make room leaves the rest of its job untried:
        pending as before, no attempt counted. */
     if (dqsched_job_done(&q, &w->job, got_term || w->yielded ? 0 : "delivery process ended without a result") == -1)
       die_sys(EXIT_TEMP, "unable to record results", 0);
-    if (w->job.interval) lastend_note(w->key);
+    if (w->job.interval) dqpool_lastend_note(&pool, w->key, mono_ms());
     free(w->key);
     buf_free(&w->in);
     free(w);
-    workers[i--] = workers[--nworkers];
+    pool.w[i--] = pool.w[--pool.n];
     dirty = 1;                       /* a free slot */
   }
 }
@@ -563,7 +440,9 @@ int main(int argc, char **argv)
   ds.key = unsubkey;
   penv.dset = &ds;
   wcfg.stop = &yield_now;
-  if (!(workers = calloc(maxprocs, sizeof *workers))) die_sys(EXIT_TEMP, "out of memory", 0);
+  if (dqpool_init(&pool, maxprocs) == -1) die_sys(EXIT_TEMP, "out of memory", 0);
+  pool.ds = &ds;
+  pool.log = log_line;
 
   if (pipe(selfpipe) == -1 || fd_cloexec(selfpipe[0]) == -1 || fd_cloexec(selfpipe[1]) == -1
       || fd_nonblock(selfpipe[0], 1) == -1 || fd_nonblock(selfpipe[1], 1) == -1)
@@ -604,7 +483,7 @@ int main(int argc, char **argv)
     size_t i, n = 0;
     long long now = now_s(), wait_ms = WAIT_MAX;
     char junk[512];
-    if (got_term && nworkers == 0) break;
+    if (got_term && pool.n == 0) break;
     if (!got_term) {
       /* Settings changed (generation): reload; running connections stop
          after their current transaction, and everything is planned anew
@@ -615,7 +494,7 @@ int main(int argc, char **argv)
         if (k == 1) {
           dirty = 1;
           fprintf(stderr, "settings generation=%llu\n", ds.gen);
-          for (i = 0; i < nworkers; i++) yield(workers[i], "settings");
+          for (i = 0; i < pool.n; i++) dqpool_yield(&pool, pool.w[i], "settings");
         } else if (k == -1) {
           warn_sys("unable to read the delivery settings (the old ones stay)", 0);
           dqdb_read_failed(&q);
@@ -636,7 +515,7 @@ int main(int argc, char **argv)
         if (got == DQBOUNCE_BATCH) next_scan = now;
       }
       /* Planning walks the whole queue: only when it can change something. */
-      if ((dirty || (next_due && now >= next_due)) && nworkers < maxprocs) {
+      if ((dirty || (next_due && now >= next_due)) && pool.n < maxprocs) {
         dirty = 0;
         dispatch(now, &next_due);
       }
@@ -649,14 +528,14 @@ int main(int argc, char **argv)
       }
       if (wait_ms > SETTINGS_WAIT_MS) wait_ms = SETTINGS_WAIT_MS;   /* look at the settings */
     }
-    pfd = calloc(nworkers + 2, sizeof *pfd);
+    pfd = calloc(pool.n + 2, sizeof *pfd);
     if (!pfd) die_sys(EXIT_TEMP, "out of memory", 0);
     pfd[n].fd = selfpipe[0];
     pfd[n++].events = POLLIN;
     pfd[n].fd = got_term ? -1 : trigfd;
     pfd[n++].events = POLLIN;
-    for (i = 0; i < nworkers; i++) {
-      pfd[n].fd = workers[i]->fd;
+    for (i = 0; i < pool.n; i++) {
+      pfd[n].fd = pool.w[i]->fd;
       pfd[n++].events = POLLIN;
     }
     if (poll(pfd, n, (int)wait_ms) == -1 && errno != EINTR) die_sys(EXIT_TEMP, "unable to poll", 0);
@@ -665,13 +544,13 @@ int main(int argc, char **argv)
       while (read(trigfd, junk, sizeof junk) > 0) ;
       next_scan = 0;                 /* a new message: look now */
     }
-    for (i = 0; i < nworkers; i++)
-      if (pfd[i + 2].revents && workers[i]->fd != -1) worker_read(workers[i]);
+    for (i = 0; i < pool.n; i++)
+      if (pfd[i + 2].revents && pool.w[i]->fd != -1) worker_read(pool.w[i]);
     free(pfd);
     if (got_term) {
       static int killed;
       if (!killed)
-        for (i = 0; i < nworkers; i++) kill(workers[i]->pid, SIGTERM);
+        for (i = 0; i < pool.n; i++) kill(pool.w[i]->pid, SIGTERM);
       killed = 1;
     }
     workers_reap();
@@ -682,7 +561,7 @@ int main(int argc, char **argv)
   dqbounce_free(&bq);
   dsetrun_free(&ds);
   classify_free(cls);
-  free(workers);
+  dqpool_free(&pool);
   fprintf(stderr, "stop\n");
   return 0;
 }

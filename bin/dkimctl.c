@@ -3,7 +3,8 @@
      dkimctl list [TENANT [DOMAIN]]
      dkimctl record TENANT DOMAIN [SELECTOR]
      dkimctl check TENANT DOMAIN [SELECTOR]
-     dkimctl activate TENANT DOMAIN SELECTOR [-f]
+     dkimctl activate TENANT DOMAIN SELECTOR [-f] [-d]
+     dkimctl deactivate TENANT DOMAIN SELECTOR
      dkimctl retire TENANT DOMAIN SELECTOR
      dkimctl policy TENANT [allow|require]
    Key files go to $CMC_HOME/keys/dkim (run it as the user that signs),
@@ -24,7 +25,7 @@
 #include "home.h"
 #include "tbl.h"
 
-#define USAGE "usage: dkimctl keygen|list|record|check|activate|retire|policy ..."
+#define USAGE "usage: dkimctl keygen|list|record|check|activate|deactivate|retire|policy ..."
 #define ARGS_MAX 3
 
 static struct tbl *t;
@@ -248,7 +249,7 @@ static int cmd_activate(int argc, char **argv)
   struct dkimkey k;
   struct sockaddr_in sa;
   int r;
-  if (parse(argc, argv, "", "f", pos, 3) != 3) die(EXIT_PERM, USAGE, 0);
+  if (parse(argc, argv, "", "fd", pos, 3) != 3) die(EXIT_PERM, USAGE, 0);
   check_names(pos[0], pos[1], pos[2]);
   get_key(pos[0], pos[1], pos[2], &k);
   if (k.state == DKIMKEY_RETIRED) die(EXIT_PERM, "key is retired: ", pos[2]);
@@ -264,11 +265,33 @@ static int cmd_activate(int argc, char **argv)
       die(EXIT_TEMP, "cannot tell whether the record is published; -f to force", 0);
     if (r != DKIMDNS_MATCH) die(EXIT_PERM, "record not published: publish it first, or -f", 0);
   }
-  r = dkimkey_activate(t, pos[0], pos[1], pos[2]);
+  /* -d: beside the active key of the other algorithm (dual signing). */
+  r = opts['d'] ? dkimkey_activate_pair(t, pos[0], pos[1], pos[2])
+                : dkimkey_activate(t, pos[0], pos[1], pos[2]);
   if (r == 1) die(EXIT_PERM, "no such key: ", pos[2]);
   if (r == -1) {
     if (errno == EINVAL) die(EXIT_PERM, "key is retired: ", pos[2]);
     db_fail("unable to activate");
+  }
+  get_key(pos[0], pos[1], pos[2], &k);
+  print_key(0, &k);
+  return 0;
+}
+
+static int cmd_deactivate(int argc, char **argv)
+{
+  const char *pos[ARGS_MAX];
+  struct dkimkey k;
+  int r;
+  if (parse(argc, argv, "", "", pos, 3) != 3) die(EXIT_PERM, USAGE, 0);
+  check_names(pos[0], pos[1], pos[2]);
+  r = dkimkey_deactivate(t, pos[0], pos[1], pos[2]);
+  if (r == 1) die(EXIT_PERM, "no such key: ", pos[2]);
+  if (r == -1) {
+    if (errno == EINVAL) die(EXIT_PERM, "key is not active: ", pos[2]);
+    if (errno == EBUSY)
+      die(EXIT_PERM, "the domain's only active key: activate another instead: ", pos[2]);
+    db_fail("unable to deactivate");
   }
   get_key(pos[0], pos[1], pos[2], &k);
   print_key(0, &k);
@@ -317,7 +340,8 @@ int main(int argc, char **argv)
 {
   static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
     { "keygen", cmd_keygen }, { "list", cmd_list }, { "record", cmd_record },
-    { "check", cmd_check }, { "activate", cmd_activate }, { "retire", cmd_retire },
+    { "check", cmd_check }, { "activate", cmd_activate }, { "deactivate", cmd_deactivate },
+    { "retire", cmd_retire },
     { "policy", cmd_policy },
   };
   const char *home;

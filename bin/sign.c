@@ -2,14 +2,16 @@
    (doc/programs/sign.md).  Usage: sign [-t TENANT] [-h]: the message on
    fd 0; on fd 1 the message made multipart/signed when TENANT has an
    S/MIME certificate for its From address or domain (keys/smime), then
-   with its DKIM-Signature field first; with -h the DKIM field alone (no
-   S/MIME).  The DKIM key is the active one of TENANT (default: the tenant
-   that owns keys for the From domain) for the From domain, from
-   $CMC_HOME/keys/dkim and the tables in $CMC_HOME/db.  Environment: CMC_HOME.
+   with its DKIM-Signature field(s) first; with -h the DKIM field(s) alone
+   (no S/MIME).  The DKIM keys are the active ones of TENANT (default: the
+   tenant that owns keys for the From domain) for the From domain -- one,
+   or an RSA and an Ed25519 key -- from $CMC_HOME/keys/dkim and the tables
+   in $CMC_HOME/db.  Environment: CMC_HOME.
    Exit 0 signed, or passed unsigned (no key, and the tenant allows it);
-   100 never signable (no From, tenant requires a key, too big, usage);
+   100 never signable (no From, malformed header, too big, usage);
    111 try later (key or certificate file missing or unreadable, the
-   certificate expired, tables unavailable). */
+   certificate expired, no key where the tenant requires one, tables
+   unavailable). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

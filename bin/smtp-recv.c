@@ -3,7 +3,7 @@
    or its own listener with -l ADDR:PORT (lib/prefork.h: pre-forked
    children, each serving many sessions one after the other).
    Relays for a tenant's IP ranges or SMTP AUTH users (after STARTTLS), as
-   the snapshot $CMC_HOME/etc/access says; hands each message to
+   the snapshot $CMC_HOME/etc/access says (lib/relay.h); hands each message to
    queue-inject (its server's socket, or a queue-inject run for it:
    lib/injectc.h) and answers 250 only once queue-inject says it is durable.
    With -m, the receiving server for bounces (on CMC_MX_PORT): mail only
@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include "addr.h"
+#include "access.h"
 #include "buf.h"
 #include "die.h"
 #include "envelope.h"
@@ -35,11 +35,10 @@
 #include "injectc.h"
 #include "io.h"
 #include "prefork.h"
+#include "relay.h"
+#include "relaytx.h"
 #include "smtpd.h"
-#include "spool.h"
-#include "tenant.h"
 #include "tls.h"
-#include "verp.h"
 
 #define USAGE "usage: smtp-recv [-m] [-l addr:port]"
 #define ERRORS_MAX 20                 /* bad commands before we hang up */
@@ -56,7 +55,7 @@ static struct {
   enum mode mode;
   const char *host, *ip, *rdns;
   unsigned long long maxsize;
-  unsigned long maxrcpt, maxsessions, timeout;
+  unsigned long maxsessions, timeout;
   enum smtpd_received received;
   char cert[PATH_MAX_], key[PATH_MAX_], access[PATH_MAX_], slots[PATH_MAX_], inject[PATH_MAX_];
   char injsock[PATH_MAX_];
@@ -69,26 +68,15 @@ static struct {                       /* the session */
   struct tls io;
   struct access *acc;
   struct buf helo;
-  int is_helo, is_esmtp, is_tls, can_tls, is_auth, errors;
-  const char *ip_tenant, *ip_comp;    /* by the client's IP, or 0 */
-  const char *tenant, *comp;          /* who relays: AUTH user first, else IP */
-  char user[SMTPD_USER_MAX + 1];
+  int is_helo, is_esmtp, is_tls, can_tls, errors;
+  struct relay rl;                    /* who relays, and for whom */
   const char *verb;                   /* for the log */
   unsigned long nmsg;
   int has_client;                     /* s.io talks to a client: a 421 can be sent */
 } s;
 
-static struct {                       /* the mail transaction */
-  int has_mail, rcpt_tried, is_8bitmime, is_smtputf8;
-  const char *mx_tenant, *mx_comp;    /* -m: whose bounce domain the first recipient is on */
-  char mx_name[TENANT_NAME_MAX + 1];
-  struct buf sender;
-  char **rcpt;
-  size_t nrcpt;
-} tx;
-
+static struct relaytx tx;             /* the mail transaction, its message */
 static struct buf line, scratch, scratch2;
-static struct injectc ic;             /* the message being handed on */
 /* -l: where a session ends (bye), and the TLS context, made once per child. */
 static jmp_buf session_end;
 static struct ssl_ctx_st *ctx_keep;
@@ -167,79 +155,8 @@ static _Noreturn void read_fail(void)
 
 static void tx_reset(void)
 {
-  size_t i;
-  for (i = 0; i < tx.nrcpt; i++) free(tx.rcpt[i]);
-  tx.nrcpt = 0;
-  tx.has_mail = tx.rcpt_tried = tx.is_8bitmime = tx.is_smtputf8 = 0;
-  tx.mx_tenant = tx.mx_comp = 0;
-  buf_trunc(&tx.sender, 0);
-}
-
-/* May this session hand mail on?  The one place where a mode decides. */
-static int may_relay(void)
-{
-  switch (cf.mode) {
-  case MODE_RELAY: return s.tenant != 0;
-  case MODE_MX: return 0;             /* mx_rcpt() decides, per recipient */
-  }
-  return 0;
-}
-
-/* -m: whose bounce domain is domain?  A composition's setting
-   bounce_domain (the snapshot's bounce lines), else the default
-   return.TENANT.HOSTNAME (the name goes to name).  1 with *tenant, *comp
-   set, or 0. */
-static int bounce_domain(const char *domain, const char **tenant, const char **comp,
-                         char name[TENANT_NAME_MAX + 1])
-{
-  size_t hl = strlen(cf.host), dl = strlen(domain), tl;
-  if (access_bounce(s.acc, domain, tenant, comp) > 0) return 1;
-  if (dl < 7 + 2 + hl || strncasecmp(domain, "return.", 7) || domain[dl - hl - 1] != '.'
-      || strcasecmp(domain + dl - hl, cf.host))
-    return 0;
-  tl = dl - hl - 1 - 7;
-  if (tl > TENANT_NAME_MAX) return 0;
-  memcpy(name, domain + 7, tl);
-  name[tl] = 0;
-  for (dl = 0; dl < tl; dl++)
-    if (name[dl] >= 'A' && name[dl] <= 'Z') name[dl] = (char)(name[dl] - 'A' + 'a');
-  if (!tenant_name_ok(name)) return 0;
-  *tenant = name;
-  *comp = "default";
-  return 1;
-}
-
-/* -m: may addr be a recipient?  0 yes; else the refusal.  Local parts
-   taken: VERP addresses (their MAC is deliver's to check: this process
-   holds no secret), postmaster, abuse, and unsubscribe (RFC 8058 mailto). */
-static const char *mx_rcpt(const char *addr)
-{
-  static char r[512];
-  char id[VERP_ID_MAX + 1], mac[VERP_MAC_LEN + 1], name[TENANT_NAME_MAX + 1];
-  const char *dom, *at = strrchr(addr, '@'), *t, *c;
-  size_t ll;
-  if (!at || !bounce_domain(at + 1, &t, &c, name)) {
-    snprintf(r, sizeof r, "554 5.7.1 <%.400s>: Relay access denied", addr);
-    return r;
-  }
-  ll = (size_t)(at - addr);
-  if (verp_parse(addr, id, mac, &dom) == -1
-      && !(ll == 10 && !strncasecmp(addr, "postmaster", 10))
-      && !(ll == 5 && !strncasecmp(addr, "abuse", 5))
-      && !(ll == 11 && !strncasecmp(addr, "unsubscribe", 11))) {
-    snprintf(r, sizeof r, "550 5.1.1 <%.400s>: Recipient address rejected: User unknown", addr);
-    return r;
-  }
-  /* The envelope carries one tenant: the first recipient's. */
-  if (!tx.mx_tenant) {
-    if (t == name) {
-      memcpy(tx.mx_name, name, sizeof tx.mx_name);
-      t = tx.mx_name;
-    }
-    tx.mx_tenant = t;
-    tx.mx_comp = c;
-  }
-  return 0;
+  relaytx_reset(&tx);
+  relay_tx_reset(&s.rl);
 }
 
 static void do_helo(const struct smtpd_cmd *c, int is_esmtp)
@@ -281,17 +198,13 @@ static void do_mail(const struct smtpd_cmd *c)
     refuse("552 5.3.4 Message size exceeds fixed limit");
     return;
   }
-  if (buf_set(&tx.sender, pa.addr.s, pa.addr.len) == -1) die_sys(EXIT_TEMP, "unable to allocate", 0);
-  tx.has_mail = 1;
-  tx.is_8bitmime = pa.is_8bitmime;
-  tx.is_smtputf8 = pa.is_smtputf8;
+  if (relaytx_mail(&tx, &pa) == -1) die_sys(EXIT_TEMP, "unable to allocate", 0);
   reply("250 2.1.0 Ok");
 }
 
 static void do_rcpt(const struct smtpd_cmd *c)
 {
   static struct smtpd_path pa = SMTPD_PATH_ZERO;
-  size_t i;
   int r;
   if (!tx.has_mail) { refuse("503 5.5.1 Error: need MAIL command"); return; }
   tx.rcpt_tried = 1;
@@ -299,79 +212,31 @@ static void do_rcpt(const struct smtpd_cmd *c)
     refuse(smtpd_path_reply(r, 0));
     return;
   }
-  if (cf.mode == MODE_MX) {
-    const char *no = mx_rcpt(pa.addr.s);
-    if (no) { refuse(no); return; }
-  } else if (!may_relay()) {
-    buf_trunc(&scratch, 0);
-    /* A reply line has at most 512 bytes (RFC 5321 4.5.3.1.5). */
-    if (buf_printf(&scratch, "554 5.7.1 <%.400s>: Relay access denied", pa.addr.s) == -1)
-      die_sys(EXIT_TEMP, "unable to allocate", 0);
-    refuse(scratch.s);
-    return;
-  }
-  for (i = 0; i < tx.nrcpt; i++)      /* one copy per recipient is enough */
-    if (addr_cmp(tx.rcpt[i], pa.addr.s) == 0) { reply("250 2.1.5 Ok"); return; }
-  if (tx.nrcpt >= cf.maxrcpt) {       /* RFC 5321 4.5.3.1.10: the client sends the rest later */
+  if (relay_rcpt(&s.rl, pa.addr.s)) { refuse(s.rl.no); return; }
+  r = relaytx_rcpt(&tx, pa.addr.s);
+  if (r == -1) die_sys(EXIT_TEMP, "unable to allocate", 0);
+  if (r == 0) {                       /* RFC 5321 4.5.3.1.10: the client sends the rest later */
     refuse_("452 4.5.3 Too many recipients", 0);
     return;
   }
-  if (!tx.rcpt && !(tx.rcpt = calloc(cf.maxrcpt, sizeof *tx.rcpt)))
-    die_sys(EXIT_TEMP, "unable to allocate", 0);
-  if (!(tx.rcpt[tx.nrcpt] = strdup(pa.addr.s))) die_sys(EXIT_TEMP, "unable to allocate", 0);
-  tx.nrcpt++;
   reply("250 2.1.5 Ok");
-}
-
-/* Begin handing the message on: the envelope goes first (to the server)
-   or is kept for the end (for a queue-inject run for it).  0, or -1. */
-static int inject_begin(void)
-{
-  struct envelope e;
-  memset(&e, 0, sizeof e);
-  e.tenant = cf.mode == MODE_MX ? tx.mx_tenant : s.tenant;
-  e.composition = cf.mode == MODE_MX ? tx.mx_comp : s.comp;
-  e.is_bounce = cf.mode == MODE_MX;
-  e.client_ip = *cf.ip ? cf.ip : 0;
-  e.user = s.is_auth ? s.user : 0;
-  e.helo = s.helo.s;
-  e.sender = tx.sender.s ? tx.sender.s : "";
-  e.accepted = -1;
-  e.is_8bitmime = tx.is_8bitmime;
-  e.is_smtputf8 = tx.is_smtputf8;
-  e.nrcpt = tx.nrcpt;
-  e.rcpt = (const char **)tx.rcpt;
-  buf_trunc(&scratch, 0);
-  if (envelope_put(&scratch, &e) == -1) return -1;
-  return injectc_start(&ic, cf.injhow, cf.injsock, cf.inject, scratch.s, scratch.len, INJECT_TIMEOUT);
-}
-
-enum { A_NONE, A_SIZE, A_LONG, A_FAIL };
-
-/* The Received header mode of the relaying composition (setting
-   "received" in the access snapshot; delete-all adds none here and deliver
-   removes the others), else CMC_RECEIVED's. */
-static enum smtpd_received received_mode(void)
-{
-  const char *m = access_received(s.acc, s.tenant, s.comp);
-  if (!m) return cf.received;
-  if (!strcmp(m, "normal")) return SMTPD_RCVD_NORMAL;
-  if (!strcmp(m, "abbreviated")) return SMTPD_RCVD_SHORT;
-  return SMTPD_RCVD_NONE;
 }
 
 static void do_data(const struct smtpd_cmd *c)
 {
-  struct smtpd_data d;
-  char id[SPOOL_ID_MAX + 2];
-  int abort_why = A_NONE, code;
+  struct envelope e;
+  int r;
   if (c->len) { refuse("501 5.5.4 Syntax: DATA"); return; }
   if (!tx.has_mail) { refuse("503 5.5.1 Error: need MAIL command"); return; }
   if (!tx.nrcpt) {
     refuse(tx.rcpt_tried ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command");
     return;
   }
-  if (inject_begin() == -1) {
+  memset(&e, 0, sizeof e);
+  relay_envelope(&s.rl, &e);
+  e.client_ip = *cf.ip ? cf.ip : 0;
+  e.helo = s.helo.s;
+  if (relaytx_begin(&tx, &e, cf.injhow, cf.injsock, cf.inject, INJECT_TIMEOUT, &scratch) == -1) {
     warn_sys("unable to start ", cf.inject);
     refuse_("451 4.3.0 Temporary failure, try again", 0);
     tx_reset();
@@ -379,93 +244,36 @@ static void do_data(const struct smtpd_cmd *c)
   }
   reply("354 End data with <CR><LF>.<CR><LF>");
   buf_trunc(&scratch, 0);
-  if (smtpd_received(&scratch, received_mode(), s.helo.s, cf.rdns, cf.ip, cf.host,
-                     smtpd_proto(s.is_esmtp, s.is_tls, s.is_auth, tx.is_smtputf8), time(0)) == -1)
-    abort_why = A_FAIL;
-  else
-    injectc_write(&ic, scratch.s, scratch.len);
-  smtpd_data_init(&d);
+  r = smtpd_received(&scratch, relay_received(&s.rl, cf.received), s.helo.s, cf.rdns, cf.ip,
+                     cf.host, smtpd_proto(s.is_esmtp, s.is_tls, s.rl.is_auth, tx.is_smtputf8), time(0));
   /* The message streams to queue-inject as it arrives.  On any refusal the
      envelope is never sent: queue-inject sees none and keeps nothing.  The
      rest of the data is still read, so the session stays in step. */
-  while (!d.is_done) {
-    const char *p;
-    size_t n = 0, used;
-    int r = tls_peek(&s.io, &p, &n);
-    if (r == -1 || n == 0) {          /* the client is gone or silent: keep nothing */
-      int e = errno;
-      injectc_abort(&ic);
-      if (r == 0) bye("eof-in-data");
-      errno = e;
-      read_fail();
-    }
-    buf_trunc(&scratch, 0);
-    used = smtpd_data_feed(&d, p, n, abort_why ? 0 : &scratch);
-    if (used == (size_t)-1) {
-      abort_why = A_FAIL;
-      used = smtpd_data_feed(&d, p, n, 0);
-    }
-    tls_consume(&s.io, used);
-    if (!abort_why && d.size > cf.maxsize) abort_why = A_SIZE;
-    if (!abort_why && d.is_long) abort_why = A_LONG;
-    if (abort_why) injectc_abort(&ic);
-    /* A queue-inject that stopped reading has said no: its answer says how. */
-    if (!abort_why && scratch.len) injectc_write(&ic, scratch.s, scratch.len);
-  }
-  if (abort_why) {
-    injectc_abort(&ic);
-    if (abort_why == A_SIZE) refuse_("552 5.3.4 Message size exceeds fixed limit", 0);
-    else if (abort_why == A_LONG) refuse_("554 5.6.0 Message has a line over 1000 bytes", 0);
-    else refuse_("451 4.3.0 Temporary failure, try again", 0);
+  r = relaytx_data(&tx, &s.io, r == -1 ? 0 : scratch.s, scratch.len, cf.maxsize, &scratch);
+  if (r == 1) bye("eof-in-data");
+  if (r == -1) read_fail();
+  if (tx.why) {
+    refuse_(tx.reply, 0);
     tx_reset();
     return;
   }
-  code = injectc_finish(&ic, id, sizeof id);
-  if (code == 0) {
-    buf_trunc(&scratch, 0);
-    if (buf_printf(&scratch, "250 2.0.0 Ok: queued as %s", id) == -1)
-      die_sys(EXIT_TEMP, "unable to allocate", 0);
-    reply(scratch.s);
+  r = relaytx_end(&tx);
+  if (r == 0) {
+    reply(tx.reply);
     s.nmsg++;
     if (cf.mode == MODE_MX)
       event("accepted id=%s bounce=1 tenant=%s comp=%s ip=%s rcpts=%zu size=%llu",
-            id, tx.mx_tenant, tx.mx_comp, cf.ip, tx.nrcpt, d.size);
+            tx.id, s.rl.mx_tenant, s.rl.mx_comp, cf.ip, tx.nrcpt, tx.size);
     else
       event("accepted id=%s tenant=%s comp=%s ip=%s user=%s rcpts=%zu size=%llu",
-            id, s.tenant, s.comp, cf.ip, s.is_auth ? s.user : "", tx.nrcpt, d.size);
-  } else if (code == EXIT_PERM) {
-    event("inject refused why=\"%s\"", ic.why);
-    refuse_("554 5.6.0 Message refused", 0);
+            tx.id, s.rl.tenant, s.rl.comp, cf.ip, s.rl.is_auth ? s.rl.user : "", tx.nrcpt, tx.size);
   } else {
-    /* Our fault or queue-inject's, never the client's: 4xx, it retries. */
-    event("inject failed why=\"%s\"", ic.why);
-    refuse_("451 4.3.0 Temporary failure, try again", 0);
+    /* 5xx when queue-inject refused it for good; else our fault or
+       queue-inject's, never the client's: 4xx, it retries. */
+    event("inject %s why=\"%s\"", r == EXIT_PERM ? "refused" : "failed", tx.ic.why);
+    refuse_(tx.reply, 0);
   }
   tx_reset();
-}
-
-/* One SASL response line, decoded into b.  0, or 1 when the exchange is
-   over (cancelled or undecodable; the reply was sent). */
-static int sasl_read(struct buf *b)
-{
-  size_t n;
-  int r = tls_getline(&s.io, &line, SMTPD_AUTH_LINE_MAX);
-  if (r == -1 && errno == E2BIG) { refuse("500 5.5.2 Line too long"); return 1; }
-  if (r == -1) read_fail();
-  if (r == 0) bye("eof");
-  n = line.len;
-  if (n && line.s[n - 1] == '\n') n--;
-  if (n && line.s[n - 1] == '\r') n--;
-  if (n == 1 && line.s[0] == '*') { refuse("501 5.7.0 Authentication aborted"); return 1; }
-  if (smtpd_b64_decode(b, line.s, n) == -1) { refuse("501 5.5.2 Cannot decode response"); return 1; }
-  return 0;
-}
-
-static int b64_arg(struct buf *b, const char *p, size_t n)
-{
-  if (smtpd_b64_decode(b, p, n) == 0) return 0;
-  refuse("501 5.5.2 Cannot decode response");
-  return 1;
 }
 
 static void wipe(struct buf *b)
@@ -478,48 +286,29 @@ static void wipe(struct buf *b)
    password lives in scratch/line only for the check and is wiped after. */
 static void do_auth(const struct smtpd_cmd *c)
 {
-  const char *ir = 0, *user = 0, *pass = 0, *tenant, *comp;
-  size_t mlen = 0, irlen = 0;
-  int is_plain;
+  enum relay_auth k;
+  int e;
   if (cf.mode == MODE_MX) { refuse("503 5.5.1 Error: authentication not enabled"); return; }
   if (!s.is_esmtp) { refuse("503 5.5.1 Error: send EHLO first"); return; }
   if (!s.is_tls) { refuse("538 5.7.11 Encryption required for requested authentication mechanism"); return; }
-  if (s.is_auth) { refuse("503 5.5.1 Error: already authenticated"); return; }
+  if (s.rl.is_auth) { refuse("503 5.5.1 Error: already authenticated"); return; }
   if (tx.has_mail) { refuse("503 5.5.1 Error: MAIL transaction in progress"); return; }
-  while (mlen < c->len && c->arg[mlen] != ' ' && c->arg[mlen] != '\t') mlen++;
-  if (mlen < c->len) {
-    ir = c->arg + mlen;
-    irlen = c->len - mlen;
-    while (irlen && (*ir == ' ' || *ir == '\t')) { ir++; irlen--; }
-  }
-  if (mlen == 5 && strncasecmp(c->arg, "PLAIN", 5) == 0) is_plain = 1;
-  else if (mlen == 5 && strncasecmp(c->arg, "LOGIN", 5) == 0) is_plain = 0;
-  else { refuse("504 5.5.4 Unrecognized authentication type"); return; }
-  if (is_plain) {
-    if (ir ? b64_arg(&scratch, ir, irlen) : (reply("334 "), sasl_read(&scratch))) goto out;
-    if (smtpd_plain_split(&scratch, &user, &pass) == -1) user = 0;
-  } else {
-    if (ir ? b64_arg(&scratch2, ir, irlen) : (reply("334 VXNlcm5hbWU6"), sasl_read(&scratch2))) goto out;
-    reply("334 UGFzc3dvcmQ6");
-    if (sasl_read(&scratch)) goto out;
-    if (smtpd_user_ok(scratch2.s, scratch2.len) && !memchr(scratch.s, 0, scratch.len)) {
-      user = scratch2.s;
-      pass = scratch.s;
-    }
-  }
-  if (user && access_by_user(s.acc, user, pass, &tenant, &comp) == 1) {
-    s.is_auth = 1;
-    snprintf(s.user, sizeof s.user, "%s", user);
-    s.tenant = tenant;
-    s.comp = comp;
-    reply("235 2.7.0 Authentication successful");
-    event("auth user=%s tenant=%s comp=%s ip=%s", s.user, tenant, comp, cf.ip);
-  } else
-    refuse("535 5.7.8 Authentication credentials invalid");
-out:
+  k = relay_auth(&s.rl, &s.io, c->arg, c->len, &line, &scratch, &scratch2);
+  e = errno;
   wipe(&scratch);
   wipe(&scratch2);
   wipe(&line);
+  errno = e;
+  switch (k) {
+  case RELAY_AUTH_OK:
+    reply("235 2.7.0 Authentication successful");
+    event("auth user=%s tenant=%s comp=%s ip=%s", s.rl.user, s.rl.tenant, s.rl.comp, cf.ip);
+    return;
+  case RELAY_AUTH_NO: refuse(s.rl.no); return;
+  case RELAY_AUTH_EOF: bye("eof");
+  case RELAY_AUTH_WRITE: bye("write");
+  case RELAY_AUTH_READ: read_fail();
+  }
 }
 
 static void do_starttls(const struct smtpd_cmd *c)
@@ -544,10 +333,9 @@ static void do_starttls(const struct smtpd_cmd *c)
   }
   /* RFC 3207 4.2: forget everything learnt in clear. */
   s.is_tls = 1;
-  s.is_helo = s.is_esmtp = s.is_auth = 0;
+  s.is_helo = s.is_esmtp = 0;
   buf_trunc(&s.helo, 0);
-  s.tenant = s.ip_tenant;
-  s.comp = s.ip_comp;
+  relay_restart(&s.rl);
   tx_reset();
   event("tls version=%s cipher=%s dropped=%zu", tls_version(&s.io), tls_cipher(&s.io), dropped);
 }
@@ -605,12 +393,8 @@ static unsigned long long knob(const char *name, unsigned long long def,
    Ends in bye(). */
 static _Noreturn void session(void)
 {
-  const char *t, *cm;
-  if (cf.mode == MODE_RELAY && *cf.ip && access_by_ip(s.acc, cf.ip, &t, &cm) == 1) {
-    s.ip_tenant = s.tenant = t;
-    s.ip_comp = s.comp = cm;
-    event("client ip=%s tenant=%s comp=%s", cf.ip, t, cm);
-  }
+  relay_init(&s.rl, s.acc, cf.host, cf.mode == MODE_MX);
+  if (relay_client(&s.rl, cf.ip)) event("client ip=%s tenant=%s comp=%s", cf.ip, s.rl.tenant, s.rl.comp);
   s.can_tls = access(cf.cert, R_OK) == 0 && access(cf.key, R_OK) == 0;
 
   out("220 ");
@@ -654,12 +438,7 @@ static void access_fresh(void)
     if (errno != ENOENT) unavailable("unable to stat ", cf.access);
     memset(&st, 0, sizeof st);        /* missing: empty, until it appears */
   }
-  if (s.acc && st.st_dev == cf.access_st.st_dev && st.st_ino == cf.access_st.st_ino
-      && st.st_size == cf.access_st.st_size && st.st_mtim.tv_sec == cf.access_st.st_mtim.tv_sec
-      && st.st_mtim.tv_nsec == cf.access_st.st_mtim.tv_nsec
-      && st.st_ctim.tv_sec == cf.access_st.st_ctim.tv_sec
-      && st.st_ctim.tv_nsec == cf.access_st.st_ctim.tv_nsec)
-    return;
+  if (s.acc && access_unchanged(&cf.access_st, &st)) return;
   if (s.acc) access_free(s.acc);
   s.acc = 0;
   if (access_load(&s.acc, cf.access) == -1) unavailable("unable to load ", cf.access);
@@ -672,7 +451,7 @@ static void session_clear(void)
 {
   struct access *acc = s.acc;
   struct buf helo = s.helo;
-  injectc_abort(&ic);
+  injectc_abort(&tx.ic);
   tx_reset();
   wipe(&line);
   wipe(&scratch);
@@ -755,7 +534,7 @@ int main(int argc, char **argv)
     cf.host = hostname;
   }
   cf.maxsize = knob("CMC_SMTP_MAXSIZE", 26214400, 1, 1ULL << 40);
-  cf.maxrcpt = (unsigned long)knob("CMC_SMTP_MAXRCPT", 1000, 1, ENVELOPE_MAXRCPT);
+  tx.maxrcpt = (size_t)knob("CMC_SMTP_MAXRCPT", 1000, 1, ENVELOPE_MAXRCPT);
   cf.maxsessions = (unsigned long)knob("CMC_SMTP_MAXSESSIONS", 100, 1, 100000);
   cf.timeout = (unsigned long)knob("CMC_SMTP_TIMEOUT", 300, 1, 86400);
   s.io.timeout = (int)cf.timeout;
@@ -776,7 +555,7 @@ int main(int argc, char **argv)
   else if (strcmp(v, "socket") == 0) cf.injhow = INJECTC_SOCKET;
   else if (strcmp(v, "exec") == 0) cf.injhow = INJECTC_EXEC;
   else unavailable("bad value of CMC_INJECT: ", v);
-  injectc_init(&ic);
+  injectc_init(&tx.ic);
 
   if (cf.is_listener) {
     int r;

@@ -56,8 +56,9 @@ struct prep_ent {
   char *id;                       /* tenant \0 domain \0 */
   size_t idn;
   int rc;                         /* enum dkim_rc */
-  int alg;
-  char sel[DKIMKEY_SELECTOR_MAX + 1];
+  size_t nsel;                    /* DKIM_RC_SIGNED: the active keys, in signing order */
+  int alg[DKIMKEY_ACTIVE_MAX];
+  char sel[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
   char *detail;
 };
 
@@ -273,26 +274,27 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   k.alg = alg;
   got = alg ? 0 : dkimkey_get(s->t, 0, tenant, domain, sel, &k);
   if (got != 0) {
-    if (got == -1) detail(s, "unable to read key record %s/%s/%s: %s", tenant, domain, sel,
-                          strerror(errno));
-    else detail(s, "no key record for active selector %s/%s/%s", tenant, domain, sel);
+    if (got == -1) detail(s, "key for %s selector %s: unable to read its record in table dkim: %s",
+                          domain, sel, strerror(errno));
+    else detail(s, "key for %s selector %s: no record in table dkim", domain, sel);
     return -1;
   }
   if (dkimkey_path(path, sizeof path, s->keydir, tenant, domain, sel) == -1) {
-    detail(s, "key path too long");
+    detail(s, "key for %s selector %s: path too long", domain, sel);
     return -1;
   }
   fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd == -1) {
-    detail(s, "unable to open key %s: %s", path, strerror(errno));
+    detail(s, "key for %s selector %s unreadable: unable to open %s: %s", domain, sel, path,
+           strerror(errno));
     return -1;
   }
   if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (st.st_mode & 077)
       || st.st_size <= 0 || st.st_size > DKIMKEY_FILE_MAX) {
     /* A key others can read is treated as a key we do not have: it may
        have been copied already, and the operator must look at it. */
-    detail(s, "key %s is not a private regular file of 1..%d bytes (mode 0600)", path,
-           DKIMKEY_FILE_MAX);
+    detail(s, "key for %s selector %s unusable: %s is not a private regular file of 1..%d bytes"
+           " (mode 0600)", domain, sel, path, DKIMKEY_FILE_MAX);
     close(fd);
     return -1;
   }
@@ -313,7 +315,8 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
     if ((e->pemn += (size_t)r) == (size_t)st.st_size) break;
   close(fd);
   if (r == -1 || e->pemn != (size_t)st.st_size) {
-    detail(s, "unable to read key %s: %s", path, r == -1 ? strerror(errno) : "short read");
+    detail(s, "key for %s selector %s unreadable: unable to read %s: %s", domain, sel, path,
+           r == -1 ? strerror(errno) : "short read");
     ent_free(e);
     return -1;
   }
@@ -326,7 +329,8 @@ static int key_load(struct dkim_signer *s, const char *tenant, const char *domai
   BIO_free(bio);
   if (!e->pkey || EVP_PKEY_get_id(e->pkey)
                       != (k.alg == DKIMKEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA)) {
-    detail(s, "key %s does not parse as a %s private key", path, dkimkey_alg_name(k.alg));
+    detail(s, "key for %s selector %s unusable: %s does not parse as an %s private key", domain,
+           sel, path, dkimkey_alg_name(k.alg));
     ERR_clear_error();            /* not left for the TLS code of the caller to find */
     ent_free(e);
     return -1;
@@ -507,6 +511,47 @@ done:
   return rc;
 }
 
+/* Sign with each of the n keys sel[] of tenant and domain (alg[]: their
+   algorithms, or 0 to read them from the table), one field per key
+   appended to sig, in that order: every key signs, or sig is left as it
+   was.  A key whose signing fails is dropped from the cache, so that its
+   file is read again next time. */
+static int sign_all(struct dkim_signer *s, const char *tenant, const char *domain, size_t n,
+                    char sel[][DKIMKEY_SELECTOR_MAX + 1], const int *alg, const char *head,
+                    size_t hn, const char *body, size_t bn, struct buf *sig)
+{
+  char done[DETAIL_MAX];
+  size_t start = sig->len, i, l = 0;
+  int rc = DKIM_RC_SIGNED;
+  for (i = 0; i < n && rc == DKIM_RC_SIGNED; i++) {
+    struct key_ent *e;
+    if (key_find(s, tenant, domain, sel[i], alg ? alg[i] : 0, &e) == -1) {
+      rc = DKIM_RC_TEMP;
+      break;
+    }
+    rc = sign_with(s, e, domain, sel[i], head, hn, body, bn, sig);
+    if (rc == DKIM_RC_TEMP) key_drop(s, e);
+    if (rc == DKIM_RC_SIGNED) {
+      /* "d=D s=S a=A", and "; d=D s=S2 a=A2" for a second signature. */
+      size_t dl = strlen(s->detail);
+      if (l && l + 2 < sizeof done) {
+        memcpy(done + l, "; ", 2);
+        l += 2;
+      }
+      if (dl > sizeof done - 1 - l) dl = sizeof done - 1 - l;
+      memcpy(done + l, s->detail, dl);
+      l += dl;
+    }
+  }
+  if (rc != DKIM_RC_SIGNED) {
+    buf_trunc(sig, start);
+    return rc;
+  }
+  done[l] = 0;
+  memcpy(s->detail, done, l + 1);
+  return rc;
+}
+
 /* --- prepared mode: tables read before a fork (dkim.h) --- */
 
 static struct prep_ent *prep_find(struct dkim_signer *s, const char *id, size_t idn)
@@ -517,13 +562,15 @@ static struct prep_ent *prep_find(struct dkim_signer *s, const char *id, size_t 
   return 0;
 }
 
-/* Remember rc (and sel, alg) with the current detail for tenant/domain. */
+/* Remember rc (and the n keys sel[], alg[]) with the current detail for
+   tenant/domain. */
 static int prep_put(struct dkim_signer *s, const char *tenant, const char *domain, int rc,
-                    const char *sel, int alg)
+                    size_t n, char sel[][DKIMKEY_SELECTOR_MAX + 1], const int *alg)
 {
   char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + 2];
   int idn = snprintf(id, sizeof id, "%s%c%s", tenant, 0, domain);
   struct prep_ent *e;
+  size_t i;
   char *d;
   if (idn < 0 || (size_t)idn >= sizeof id) return errno = EINVAL, -1;
   if (!(d = strdup(s->detail))) return errno = ENOMEM, -1;
@@ -545,8 +592,11 @@ static int prep_put(struct dkim_signer *s, const char *tenant, const char *domai
   free(e->detail);
   e->detail = d;
   e->rc = rc;
-  e->alg = alg;
-  snprintf(e->sel, sizeof e->sel, "%s", sel ? sel : "");
+  e->nsel = n;
+  for (i = 0; i < n; i++) {
+    e->alg[i] = alg[i];
+    memcpy(e->sel[i], sel[i], sizeof e->sel[i]);
+  }
   return 0;
 }
 
@@ -555,44 +605,61 @@ void dkim_signer_unprepare(struct dkim_signer *s)
   prep_flush(s);
 }
 
+/* No active key for tenant's domain: the tenant's policy.  Unsigned mail
+   allowed: DKIM_RC_UNSIGNED; required: DKIM_RC_TEMP, so that the mail
+   waits for a key (an operator's omission, which a key put right,
+   rather than a fault of the message). */
+static int no_key(struct dkim_signer *s, struct tbl *t, const char *tenant, const char *domain)
+{
+  int r = dkimkey_policy_get(t, tenant);
+  if (r == -1) {
+    detail(s, "unable to read table dkim: %s", strerror(errno));
+    return DKIM_RC_TEMP;
+  }
+  detail(s, "no DKIM key for %s of tenant %s%s", *domain ? domain : "mail without a From domain",
+         tenant, r ? "" : ", and the tenant requires signing");
+  return r ? DKIM_RC_UNSIGNED : DKIM_RC_TEMP;
+}
+
 int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,
                         const char *domain)
 {
-  char sel[DKIMKEY_SELECTOR_MAX + 1];
+  char sel[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
+  int alg[DKIMKEY_ACTIVE_MAX];
   struct dkimkey k;
   struct key_ent *e;
-  int r, rc = DKIM_RC_TEMP, alg = 0;
+  size_t n = 0, i;
+  int r, rc = DKIM_RC_TEMP;
   if (!dkimkey_tenant_ok(tenant) || (*domain && !dkimkey_domain_ok(domain))) {
     detail(s, "bad tenant or domain name");
     return DKIM_RC_PERM;
   }
-  sel[0] = 0;
-  r = *domain ? dkimkey_active(t, 0, tenant, domain, sel) : 1;
+  r = *domain ? dkimkey_actives(t, 0, tenant, domain, sel, &n) : 1;
   if (r == -1) {
     detail(s, "unable to read table dkim: %s", strerror(errno));
   } else if (r == 1) {
-    r = dkimkey_policy_get(t, tenant);
-    if (r == -1) {
-      detail(s, "unable to read table dkim: %s", strerror(errno));
-    } else {
-      detail(s, "no DKIM key for %s of tenant %s%s", *domain ? domain : "mail without a From domain",
-             tenant, r ? "" : ", and the tenant requires signing");
-      rc = r ? DKIM_RC_UNSIGNED : DKIM_RC_PERM;
-    }
-  } else if ((r = dkimkey_get(t, 0, tenant, domain, sel, &k)) != 0) {
-    detail(s, r == 1 ? "no key record for active selector %s/%s/%s" : "unable to read key record %s/%s/%s",
-           tenant, domain, sel);
+    rc = no_key(s, t, tenant, domain);
   } else {
-    /* The key is read now, in this process, so that a missing or broken
-       file defers the mail here; a process forked later finds it cached. */
-    r = key_find(s, tenant, domain, sel, k.alg, &e);
-    if (r == 0) {
-      detail(s, "d=%s s=%s ready", domain, sel);
+    /* The keys are read now, in this process, so that a missing or broken
+       file defers the mail here; a process forked later finds them cached.
+       Every active key must be usable: a domain that signs twice is not
+       sent with one signature. */
+    for (i = 0; i < n; i++) {
+      if ((r = dkimkey_get(t, 0, tenant, domain, sel[i], &k)) != 0) {
+        if (r == 1) detail(s, "key for %s selector %s: no record in table dkim", domain, sel[i]);
+        else detail(s, "key for %s selector %s: unable to read its record in table dkim: %s",
+                    domain, sel[i], strerror(errno));
+        break;
+      }
+      if (key_find(s, tenant, domain, sel[i], k.alg, &e) == -1) break;
+      alg[i] = k.alg;
+    }
+    if (i == n) {
+      detail(s, "d=%s s=%s%s%s ready", domain, sel[0], n > 1 ? "," : "", n > 1 ? sel[1] : "");
       rc = DKIM_RC_SIGNED;
-      alg = k.alg;
     }
   }
-  if (prep_put(s, tenant, domain, rc, sel, alg) == -1) {
+  if (prep_put(s, tenant, domain, rc, rc == DKIM_RC_SIGNED ? n : 0, sel, alg) == -1) {
     detail(s, "out of memory");
     return DKIM_RC_TEMP;
   }
@@ -604,14 +671,15 @@ static int sign_prepared(struct dkim_signer *s, const char *tenant, const char *
                          const char *head, size_t hn, const char *body, size_t bn, struct buf *sig)
 {
   char id[DKIMKEY_TENANT_MAX + DKIMKEY_DOMAIN_MAX + 2];
-  int idn = snprintf(id, sizeof id, "%s%c%s", tenant, 0, domain), rc;
+  int idn = snprintf(id, sizeof id, "%s%c%s", tenant, 0, domain);
   struct prep_ent *p;
-  struct key_ent *e;
   const char *bad;
   size_t badn;
   if (idn < 0 || (size_t)idn >= sizeof id || !(p = prep_find(s, id, (size_t)idn + 1))) {
+    /* The caller's From and ours differ: a later attempt, prepared
+       again, may agree; never sent unsigned. */
     detail(s, "DKIM for %s of tenant %s was not prepared", *domain ? domain : "no From domain", tenant);
-    return DKIM_RC_PERM;
+    return DKIM_RC_TEMP;
   }
   if (p->rc != DKIM_RC_SIGNED) {
     snprintf(s->detail, sizeof s->detail, "%s", p->detail ? p->detail : "?");
@@ -622,20 +690,16 @@ static int sign_prepared(struct dkim_signer *s, const char *tenant, const char *
            (size_t)(bad - head));
     return DKIM_RC_PERM;
   }
-  if (key_find(s, tenant, domain, p->sel, p->alg, &e) == -1) return DKIM_RC_TEMP;
-  rc = sign_with(s, e, domain, p->sel, head, hn, body, bn, sig);
-  if (rc == DKIM_RC_TEMP) key_drop(s, e);
-  return rc;
+  return sign_all(s, tenant, domain, p->nsel, p->sel, p->alg, head, hn, body, bn, sig);
 }
 
 int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *head, size_t hn,
                       const char *body, size_t bn, struct buf *sig)
 {
-  char owner[DKIMKEY_TENANT_MAX + 1], sel[DKIMKEY_SELECTOR_MAX + 1];
+  char owner[DKIMKEY_TENANT_MAX + 1], sel[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
   const char *domain, *bad;
-  size_t badn;
-  struct key_ent *e;
-  int r, rc;
+  size_t badn, n;
+  int r;
   if (hn > DKIM_HEAD_MAX) {
     detail(s, "header section over %d bytes", DKIM_HEAD_MAX);
     return DKIM_RC_PERM;
@@ -678,25 +742,13 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
     }
     tenant = owner;
   }
-  r = dkimkey_active(s->t, 0, tenant, domain, sel);
+  r = dkimkey_actives(s->t, 0, tenant, domain, sel, &n);
   if (r == -1) {
     detail(s, "unable to read table dkim: %s", strerror(errno));
     return DKIM_RC_TEMP;
   }
-  if (r == 1) {
-    r = dkimkey_policy_get(s->t, tenant);
-    if (r == -1) {
-      detail(s, "unable to read table dkim: %s", strerror(errno));
-      return DKIM_RC_TEMP;
-    }
-    detail(s, "no DKIM key for %s of tenant %s%s", domain, tenant,
-           r ? "" : ", and the tenant requires signing");
-    return r ? DKIM_RC_UNSIGNED : DKIM_RC_PERM;
-  }
-  if (key_find(s, tenant, domain, sel, 0, &e) == -1) return DKIM_RC_TEMP;
-  rc = sign_with(s, e, domain, sel, head, hn, body, bn, sig);
-  if (rc == DKIM_RC_TEMP) key_drop(s, e);   /* read the file again next time */
-  return rc;
+  if (r == 1) return no_key(s, s->t, tenant, domain);
+  return sign_all(s, tenant, domain, n, sel, 0, head, hn, body, bn, sig);
 }
 
 int dkim_signer_sign(struct dkim_signer *s, const char *tenant, const char *msg, size_t n,

@@ -6,23 +6,29 @@
 
    The signer is made once: it holds the libopendkim handle and caches the
    private keys it has read (keys of dkimkey.h).  For each message it looks
-   up the From domain's active selector in the tables (one read, so that a
-   rotation takes effect at the next message) and signs with relaxed/relaxed
+   up the From domain's active selectors in the tables (one read, so that a
+   rotation takes effect at the next message) and signs with each active
+   key -- one, or an RSA and an Ed25519 key (dual signing, RFC 8463), RSA's
+   field first -- with relaxed/relaxed
    canonicalisation, rsa-sha256 or ed25519-sha256, covering From (over-
    signed), and Sender, Reply-To, To, Cc, Subject, Date, Message-ID,
    In-Reply-To, References, the MIME header fields, List-Unsubscribe and
    List-Unsubscribe-Post when present.
 
    Outcomes (what the caller does):
-     DKIM_RC_SIGNED    the DKIM-Signature field was appended: prepend it
+     DKIM_RC_SIGNED    the DKIM-Signature field(s) were appended: prepend them
      DKIM_RC_UNSIGNED  no key for the From domain and the tenant allows
                        unsigned mail: send the message as it is
      DKIM_RC_PERM      never signable: no From or several, From without a
-                       domain, malformed header, no key and the tenant
-                       requires signing: fail the message (100)
-     DKIM_RC_TEMP      later: the key file is missing, unreadable or not
-                       private, a table could not be read, no memory (111)
-   dkim_signer_detail() says why, or "d=DOMAIN s=SELECTOR a=ALG". */
+                       domain, malformed header, header section over
+                       DKIM_HEAD_MAX: fail the message (100)
+     DKIM_RC_TEMP      later: a key file is missing, unreadable or not
+                       private ("key for DOMAIN selector SEL unreadable:
+                       ..."); no key and the tenant requires signing (the
+                       mail waits for one); a table could not be read; not
+                       prepared (below); no memory (111)
+   dkim_signer_detail() says why, or "d=DOMAIN s=SELECTOR a=ALG" (two of
+   them separated by "; " after a dual signature). */
 #include <stddef.h>
 #include "buf.h"
 #include "tbl.h"
@@ -46,7 +52,7 @@ void dkim_signer_close(struct dkim_signer *s);
    the spool, bare LF accepted and read as CRLF) for tenant (0: the tenant
    that owns keys for the From domain).  On DKIM_RC_SIGNED the whole field
    "DKIM-Signature: ...", folded, CRLF line ends and CRLF-ended, is
-   appended to sig. */
+   appended to sig, once per active key. */
 int dkim_signer_sign(struct dkim_signer *s, const char *tenant, const char *msg, size_t n,
                      struct buf *sig);
 /* The same with the header section (up to and including the empty line,
@@ -57,13 +63,13 @@ int dkim_signer_sign2(struct dkim_signer *s, const char *tenant, const char *hea
 /* Prepared mode, for deliver, whose workers are forked and must not
    touch the tables: before the fork, the parent calls dkim_signer_prepare
    with its tables for each tenant and From domain ("" for mail without
-   one) it is about to hand out; it reads the active selector, the policy
-   and the key file now, and remembers the outcome: DKIM_RC_SIGNED (a key
-   is ready), DKIM_RC_UNSIGNED or DKIM_RC_PERM (no key: the policy), or
-   DKIM_RC_TEMP (table or key file unusable: defer the mail now).  A
-   signer opened with t 0 then signs (dkim_signer_sign2, tenant given)
-   from what was prepared only; a From domain not prepared is
-   DKIM_RC_PERM. */
+   one) it is about to hand out; it reads the active selectors, the policy
+   and the key files now, and remembers the outcome: DKIM_RC_SIGNED (the
+   keys are ready), DKIM_RC_UNSIGNED (no key, the tenant allows that),
+   DKIM_RC_PERM (a bad tenant or domain name), or DKIM_RC_TEMP (table or key file unusable, or no key where the tenant
+   requires signing: defer the mail now).  A signer opened with t 0 then
+   signs (dkim_signer_sign2, tenant given) from what was prepared only; a
+   From domain not prepared is DKIM_RC_TEMP. */
 int dkim_signer_prepare(struct dkim_signer *s, struct tbl *t, const char *tenant,
                         const char *domain);
 /* Forget what was prepared (deliver: at the start of each plan). */

@@ -191,19 +191,41 @@ static int put_key(struct tbl *t, struct tbl_txn *x, const struct dkimkey *k)
   return r;
 }
 
+int dkimkey_actives(struct tbl *t, struct tbl_txn *x, const char *tenant, const char *domain,
+                    char sel[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1], size_t *n)
+{
+  char key[KEY_MAX];
+  size_t kn, i = 0;
+  struct buf v = BUF_ZERO;
+  int r;
+  *n = 0;
+  if (mkkey(key, &kn, 'a', tenant, domain, 0) == -1) return -1;
+  r = tbl_get(t, x, TABLE, key, kn, &v);
+  /* One selector, or several separated by NUL (no NUL after the last:
+     a record of one selector is what older versions wrote). */
+  while (r == 0 && i <= v.len) {
+    const char *end = v.len > i ? memchr(v.s + i, 0, v.len - i) : 0;
+    size_t l = end ? (size_t)(end - (v.s + i)) : v.len - i;
+    if (l == 0 || l > DKIMKEY_SELECTOR_MAX || *n == DKIMKEY_ACTIVE_MAX) {
+      r = (errno = EINVAL, -1);
+      break;
+    }
+    memcpy(sel[*n], v.s + i, l);
+    sel[(*n)++][l] = 0;
+    i += l + 1;
+  }
+  if (r != 0) *n = 0;
+  buf_free(&v);
+  return r;
+}
+
 int dkimkey_active(struct tbl *t, struct tbl_txn *x, const char *tenant, const char *domain,
                    char *sel)
 {
-  char key[KEY_MAX];
-  size_t kn;
-  struct buf v = BUF_ZERO;
-  int r;
-  if (mkkey(key, &kn, 'a', tenant, domain, 0) == -1) return -1;
-  r = tbl_get(t, x, TABLE, key, kn, &v);
-  if (r == 0 && (v.len == 0 || v.len > DKIMKEY_SELECTOR_MAX || memchr(v.s, 0, v.len)))
-    r = (errno = EINVAL, -1);
-  if (r == 0) memcpy(sel, v.s, v.len + 1);
-  buf_free(&v);
+  char all[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
+  size_t n;
+  int r = dkimkey_actives(t, x, tenant, domain, all, &n);
+  if (r == 0) memcpy(sel, all[0], strlen(all[0]) + 1);
   return r;
 }
 
@@ -501,40 +523,93 @@ int dkimkey_owner(struct tbl *t, const char *domain, char *out)
 
 struct change {
   const char *tenant, *domain, *selector;
+  int how;                          /* ACT_* */
 };
+#define ACT_SWITCH 0                /* dkimkey_activate */
+#define ACT_PAIR 1                  /* dkimkey_activate_pair */
+#define ACT_STOP 2                  /* dkimkey_deactivate */
+
+/* Write the 'a' record: the n keys of k, RSA first. */
+static int put_actives(struct tbl *t, struct tbl_txn *x, const char *tenant, const char *domain,
+                       const struct dkimkey *k, size_t n)
+{
+  char key[KEY_MAX], v[DKIMKEY_ACTIVE_MAX * (DKIMKEY_SELECTOR_MAX + 1)];
+  size_t kn, vn = 0, i;
+  int alg;
+  if (mkkey(key, &kn, 'a', tenant, domain, 0) == -1) return -1;
+  if (n == 0) return tbl_del(t, x, TABLE, key, kn) == -1 ? -1 : 0;
+  for (alg = DKIMKEY_RSA; alg <= DKIMKEY_ED25519; alg++)
+    for (i = 0; i < n; i++) {
+      size_t l = strlen(k[i].selector);
+      if (k[i].alg != alg) continue;
+      if (vn) v[vn++] = 0;
+      memcpy(v + vn, k[i].selector, l);
+      vn += l;
+    }
+  return tbl_put(t, x, TABLE, key, kn, v, vn);
+}
 
 static int activate_txn(struct tbl *t, struct tbl_txn *x, void *ctx)
 {
   struct change *c = ctx;
-  struct dkimkey k, old;
-  char key[KEY_MAX], sel[DKIMKEY_SELECTOR_MAX + 1];
-  size_t kn;
+  struct dkimkey k, act[DKIMKEY_ACTIVE_MAX], keep[DKIMKEY_ACTIVE_MAX];
+  char sel[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
+  size_t n = 0, nkeep = 0, i;
   long long now = (long long)time(0);
-  int r = dkimkey_get(t, x, c->tenant, c->domain, c->selector, &k);
+  int r = dkimkey_get(t, x, c->tenant, c->domain, c->selector, &k), found = 0;
   if (r != 0) return r;
   if (k.state == DKIMKEY_RETIRED) return errno = EINVAL, -1;
-  if (k.state == DKIMKEY_ACTIVE) return 0;
-  r = dkimkey_active(t, x, c->tenant, c->domain, sel);
+  r = dkimkey_actives(t, x, c->tenant, c->domain, sel, &n);
   if (r == -1) return -1;
-  if (r == 0 && strcmp(sel, c->selector)) {
-    r = dkimkey_get(t, x, c->tenant, c->domain, sel, &old);
+  for (i = 0; i < n; i++) {
+    if (!strcmp(sel[i], c->selector)) found = 1;
+    r = dkimkey_get(t, x, c->tenant, c->domain, sel[i], &act[i]);
     if (r == -1) return -1;
-    if (r == 0) {
-      old.state = DKIMKEY_OLD;
-      old.changed = now;
-      if (put_key(t, x, &old) == -1) return -1;
+    if (r == 1) return errno = EIO, -1;      /* an active key without its record */
+  }
+  if (c->how == ACT_STOP) {
+    if (!found || k.state != DKIMKEY_ACTIVE) return errno = EINVAL, -1;
+    if (n == 1) return errno = EBUSY, -1;
+  } else if (found && k.state == DKIMKEY_ACTIVE) {
+    return 0;                       /* nothing to change */
+  }
+  /* What stays active beside k: the keys of the other algorithm when
+     pairing, or when the domain signs with two keys already. */
+  for (i = 0; i < n; i++) {
+    int stays = c->how == ACT_STOP ? strcmp(act[i].selector, c->selector) != 0
+                : (c->how == ACT_PAIR || n > 1) && act[i].alg != k.alg;
+    if (stays) {
+      keep[nkeep++] = act[i];
+    } else if (strcmp(act[i].selector, c->selector)) {
+      act[i].state = DKIMKEY_OLD;
+      act[i].changed = now;
+      if (put_key(t, x, &act[i]) == -1) return -1;
     }
   }
-  k.state = DKIMKEY_ACTIVE;
+  k.state = c->how == ACT_STOP ? DKIMKEY_OLD : DKIMKEY_ACTIVE;
   k.changed = now;
   if (put_key(t, x, &k) == -1) return -1;
-  if (mkkey(key, &kn, 'a', c->tenant, c->domain, 0) == -1) return -1;
-  return tbl_put(t, x, TABLE, key, kn, c->selector, strlen(c->selector));
+  if (c->how != ACT_STOP) keep[nkeep++] = k;
+  return put_actives(t, x, c->tenant, c->domain, keep, nkeep);
 }
 
 int dkimkey_activate(struct tbl *t, const char *tenant, const char *domain, const char *selector)
 {
-  struct change c = { tenant, domain, selector };
+  struct change c = { tenant, domain, selector, ACT_SWITCH };
+  return in_txn(t, activate_txn, &c);
+}
+
+int dkimkey_activate_pair(struct tbl *t, const char *tenant, const char *domain,
+                          const char *selector)
+{
+  struct change c = { tenant, domain, selector, ACT_PAIR };
+  return in_txn(t, activate_txn, &c);
+}
+
+int dkimkey_deactivate(struct tbl *t, const char *tenant, const char *domain,
+                       const char *selector)
+{
+  struct change c = { tenant, domain, selector, ACT_STOP };
   return in_txn(t, activate_txn, &c);
 }
 
@@ -554,7 +629,7 @@ static int retire_txn(struct tbl *t, struct tbl_txn *x, void *ctx)
 int dkimkey_retire(struct tbl *t, const char *keydir, const char *tenant, const char *domain,
                    const char *selector)
 {
-  struct change c = { tenant, domain, selector };
+  struct change c = { tenant, domain, selector, ACT_SWITCH };
   char path[4096];
   int r;
   if (dkimkey_path(path, sizeof path, keydir, tenant, domain, selector) == -1) return -1;

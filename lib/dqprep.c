@@ -188,7 +188,7 @@ static size_t head_len(const char *p, size_t n)
 }
 
 /* Steps 2 and 3 on out's current copy.  -1 EINVAL when the copy cannot be
-   signed now (the caller defers it), ENOMEM. */
+   signed (out->why, out->perm), ENOMEM. */
 static int sign_steps(const struct dqprep_env *env, const struct dq_msg *m, size_t idx,
                       struct dqprep_out *out)
 {
@@ -207,6 +207,8 @@ static int sign_steps(const struct dqprep_env *env, const struct dq_msg *m, size
       out->n = n = out->msg.len;
       hn = shn;
     } else if (rc != SMIME_RC_UNSIGNED) {
+      snprintf(out->why, sizeof out->why, "S/MIME: %s", smime_signer_detail(env->smime));
+      out->perm = rc == SMIME_RC_PERM;
       errno = rc == SMIME_RC_TEMP && !strcmp(smime_signer_detail(env->smime), "out of memory")
               ? ENOMEM : EINVAL;
       goto out;
@@ -227,12 +229,17 @@ static int sign_steps(const struct dqprep_env *env, const struct dq_msg *m, size
       out->p = out->msg.s;
       out->n = out->msg.len;
     } else if (rc != DKIM_RC_UNSIGNED) {
-      errno = EINVAL;
+      snprintf(out->why, sizeof out->why, "DKIM: %s", dkim_signer_detail(env->dkim));
+      out->perm = rc == DKIM_RC_PERM;
+      errno = rc == DKIM_RC_TEMP && !strcmp(dkim_signer_detail(env->dkim), "out of memory")
+              ? ENOMEM : EINVAL;
       goto out;
     }
   }
   r = 0;
 out:
+  if (r == -1 && !out->why[0])
+    snprintf(out->why, sizeof out->why, "unable to sign: %s", strerror(errno));
   buf_free(&dom);
   buf_free(&sig);
   return r;
@@ -242,18 +249,29 @@ int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
                    const struct dq_msg *m, size_t idx, const char *msg, size_t len,
                    struct dqprep_out *out)
 {
-  if (idx >= m->nrcpt) return errno = EINVAL, -1;
+  out->perm = 0;
+  out->why[0] = 0;
+  if (idx >= m->nrcpt) {
+    snprintf(out->why, sizeof out->why, "no recipient %zu in message %s", idx, m->id);
+    return errno = EINVAL, -1;
+  }
   buf_trunc(&out->msg, 0);
   out->p = msg;
   out->n = len;
   /* 0. envelope sender (VERP). */
-  if (step_sender(env, conf, m, idx, &out->sender) == -1) return -1;
+  if (step_sender(env, conf, m, idx, &out->sender) == -1) {
+    snprintf(out->why, sizeof out->why, "unable to make the envelope sender: %s", strerror(errno));
+    return -1;
+  }
   /* 1. header rewriting of the delivery settings: Received removal,
         List-Unsubscribe (lib/dsetrun.h). */
   if (env && env->dset) {
     int k = dsetrun_rewrite(env->dset, m, idx, conf ? conf->bounce_domain : 0, out->p, out->n,
                             &out->msg);
-    if (k == -1) return -1;
+    if (k == -1) {
+      snprintf(out->why, sizeof out->why, "unable to rewrite the header section: %s", strerror(errno));
+      return -1;
+    }
     if (k == 1) {
       out->p = out->msg.s;
       out->n = out->msg.len;

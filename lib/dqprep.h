@@ -61,18 +61,29 @@ void dqprep_conf_put(struct dqprep_conf *c);                 /* refs--, freed at
    case), as the guide's return.SUBDOMAIN.  0 or -1 ENAMETOOLONG. */
 int dqprep_default_bounce_domain(char *out, size_t n, const char *tenant, const char *hostname);
 
+#define DQPREP_WHY_MAX 512
 struct dqprep_out {
   struct buf sender;                 /* envelope sender for MAIL FROM (internal form) */
   struct buf msg;                    /* the changed copy, when a step made one */
   const char *p;                     /* what to send: spool copy or msg.s */
   size_t n;
+  /* After a failure: */
+  int perm;                          /* 1: this copy can never be made (fail the
+                                        recipient); 0: later (defer it) */
+  char why[DQPREP_WHY_MAX];          /* the reason, for the event's reply field */
 };
-#define DQPREP_OUT_ZERO { BUF_ZERO, BUF_ZERO, 0, 0 }
+#define DQPREP_OUT_ZERO { BUF_ZERO, BUF_ZERO, 0, 0, 0, "" }
 
 /* Prepare recipient idx of m: msg[0..len) is the spool copy (CRLF line
    ends, not dot-stuffed).  out is reused from one call to the next.  0, or
-   -1 with errno: ENOMEM, or EINVAL (this recipient's copy cannot be made:
-   the caller defers it). */
+   -1 with errno (ENOMEM, EINVAL) when this recipient's copy cannot be made
+   now: out->why says why ("DKIM: key for example.com selector s1
+   unreadable: ...", "S/MIME: header section over 1048576 bytes"), and
+   out->perm whether it never can (a message that cannot be signed: a
+   header section over the signers' limit, a malformed header field) or
+   may later (a key or
+   certificate unusable now, no key where the tenant requires one, no
+   memory, a From the parent did not prepare). */
 int dqprep_message(const struct dqprep_env *env, const struct dqprep_conf *conf,
                    const struct dq_msg *m, size_t idx, const char *msg, size_t len,
                    struct dqprep_out *out);
@@ -90,7 +101,6 @@ int dqprep_setting_ok(const char *key, const char *value, struct buf *err);
    or unreadable key, an expired certificate: defer now, never send
    unsigned); a forked worker then signs from memory.  deliver's main()
    opens the signers for the keys under home/keys. */
-#define DQPREP_WHY_MAX 512
 struct dqprep_sign {
   int smime, dkim;                   /* SMIME_RC_*, DKIM_RC_* (lib/smime.h, lib/dkim.h) */
   int need_rcpt;                     /* S/MIME applies: dqprep_sign_rcpt for each domain */

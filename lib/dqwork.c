@@ -149,9 +149,15 @@ static int rcpt_send(struct sess *s, const struct dq_msg *m, size_t idx,
   buf_trunc(&t->rcpt, 0);
   buf_trunc(&t->txt, 0);
   if (dqprep_message(s->cfg->prep, s->job->prep, m, idx, msg, msglen, &t->po) == -1) {
-    if (buf_printf(&t->txt, "unable to prepare the message for %s: %s", rc, strerror(errno)) == -1)
+    /* Its copy cannot be made (lib/dqprep.h): failed when it never can
+       be (a message that cannot be signed), else deferred; the reason
+       goes into the event for the operator. */
+    int perm = t->po.perm;
+    if ((t->po.why[0] ? buf_printf(&t->txt, "%s", t->po.why)
+                      : buf_printf(&t->txt, "unable to prepare the message for %s: %s", rc,
+                                   strerror(errno))) == -1)
       goto nomem;
-    emit(s, m, idx, DQ_DEFERRED, 0, t->txt.s, 0);
+    emit(s, m, idx, perm ? DQ_FAILED : DQ_DEFERRED, perm ? ERR_OTHER : 0, t->txt.s, 0);
     return 0;
   }
   if (s->c.size_max && t->po.n > s->c.size_max) {

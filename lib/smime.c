@@ -498,8 +498,10 @@ int smime_signer_sign(struct smime_signer *s, const char *tenant, const char *fr
     goto nomem;
   if (mkid(&id, "f", tenant, s->from.s) == -1) goto nomem;
   if (!(p = prep_find(s, &id))) {
+    /* The caller's From and ours differ: a later attempt, prepared
+       again, may agree; never sent unsigned. */
     detail(s, "S/MIME for %s of tenant %s was not prepared", s->from.s, tenant);
-    rc = SMIME_RC_PERM;
+    rc = SMIME_RC_TEMP;
     goto out;
   }
   if (p->rc != SMIME_RC_SIGNED) {

@@ -22,12 +22,12 @@
      SMIME_RC_UNSIGNED  no certificate for the From address or domain, or
                         the recipient's domain is on the tenant's list of
                         domains without S/MIME: send it as it is
-     SMIME_RC_PERM      never signable: no From, header too big, or not
-                        prepared for this From (a bug of the caller)
+     SMIME_RC_PERM      never signable: header section over SMIME_HEAD_MAX
      SMIME_RC_TEMP      later: the credential file is missing, unreadable,
                         readable by others or does not parse; the
-                        certificate has expired (never sent unsigned);
-                        the tables could not be read; no memory
+                        certificate has expired (never sent unsigned: a
+                        renewal lets it go); the tables could not be read;
+                        not prepared for this From; no memory
    smime_signer_detail() says why. */
 #include <stddef.h>
 #include "buf.h"

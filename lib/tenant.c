@@ -1,6 +1,7 @@
 /* tenant.c: tenants, relay networks, SMTP AUTH users, routes and settings
-   in the tables of tbl.h, and the access snapshot (see tenant.h and
-   doc/tables.md).  Tables (fields \0-separated):
+   in the tables of tbl.h, and the writer of the access snapshot (see
+   tenant.h and doc/tables.md; names and password checks: tenant_check.c,
+   the snapshot's reader: access.c).  Tables (fields \0-separated):
      tenant   NAME                    -> "created=UNIXTIME"
      net      TENANT COMP CIDR        -> ""
      user     NAME                    -> TENANT \0 COMP \0 HASH \0
@@ -17,58 +18,18 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
+#include "cidr.h"
 #include "io.h"
 #include "tenant.h"
 
-#define COMP_MAX TENANT_NAME_MAX
-#define USER_MAX 128
 #define PASSWORD_MAX 1024
 #define DOMAIN_MAX 253
 #define HOSTPORT_MAX 300
 #define KEY_MAX 64
 #define VALUE_MAX 4096
-#define CIDR_MAX 64                      /* text form, with the prefix */
-#define ACCESS_FILE_MAX (64u << 20)
 #define TXN_TRIES 8
 
-/* Verified against when the user is unknown, so that an unknown user
-   costs what a known one does.  A hash of no password anyone knows. */
-static const char dummy_hash[] =
-  "$y$j9T$xp9TWkaA1L1o4VlZ3taod/$6A3wU8hwlDh8BsQf9e972qwmMQ21NarVVcHRrb.7T97";
-
 /* ---------- names and values ---------- */
-
-static int ident_ok(const char *s, size_t max)
-{
-  size_t i;
-  if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return 0;
-  for (i = 0; s[i]; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
-          || s[i] == '_' || s[i] == '-'))
-      return 0;
-  return i <= max;
-}
-
-int tenant_name_ok(const char *name)
-{
-  return ident_ok(name, TENANT_NAME_MAX);
-}
-
-int tenant_comp_ok(const char *comp)
-{
-  return ident_ok(comp, COMP_MAX);
-}
-
-int tenant_user_ok(const char *u)
-{
-  size_t i;
-  if (!u || !*u) return 0;
-  for (i = 0; u[i]; i++)
-    if (!((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= 'A' && u[i] <= 'Z')
-          || (u[i] >= '0' && u[i] <= '9') || strchr("._@+=-", u[i])))
-      return 0;
-  return i <= USER_MAX;
-}
 
 static int key_ok(const char *k)
 {
@@ -135,85 +96,6 @@ static int hostport_ok(const char *s)
   }
   if (hn == 0 || !strcmp(host, "*")) return 0;
   return domain_norm(host, host, sizeof host) == 0;
-}
-
-/* ---------- CIDR ---------- */
-
-struct cidr {
-  int family;                     /* AF_INET or AF_INET6 */
-  unsigned char a[16];
-  unsigned prefix;
-};
-
-static int addr_parse(const char *s, int *family, unsigned char *a)
-{
-  if (inet_pton(AF_INET, s, a) == 1) {
-    *family = AF_INET;
-    return 0;
-  }
-  if (inet_pton(AF_INET6, s, a) == 1) {
-    static const unsigned char mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
-    if (!memcmp(a, mapped, 12)) {       /* ::ffff:a.b.c.d is IPv4 */
-      memmove(a, a + 12, 4);
-      *family = AF_INET;
-    } else {
-      *family = AF_INET6;
-    }
-    return 0;
-  }
-  return errno = EINVAL, -1;
-}
-
-/* Parse "ADDR" or "ADDR/PREFIX"; host bits are cleared. */
-static int cidr_parse(const char *s, struct cidr *c)
-{
-  char tmp[CIDR_MAX];
-  char *slash, *end;
-  size_t n = strlen(s), bytes, i;
-  unsigned max;
-  if (n == 0 || n >= sizeof tmp) return errno = EINVAL, -1;
-  memcpy(tmp, s, n + 1);
-  slash = strchr(tmp, '/');
-  if (slash) *slash = 0;
-  memset(c, 0, sizeof *c);
-  if (addr_parse(tmp, &c->family, c->a) == -1) return -1;
-  if (c->family == AF_INET && strchr(tmp, ':')) return errno = EINVAL, -1;  /* no mapped nets */
-  max = c->family == AF_INET ? 32 : 128;
-  c->prefix = max;
-  if (slash) {
-    unsigned long p;
-    if (slash[1] < '0' || slash[1] > '9') return errno = EINVAL, -1;
-    errno = 0;
-    p = strtoul(slash + 1, &end, 10);
-    if (errno || *end || p > max) return errno = EINVAL, -1;
-    c->prefix = (unsigned)p;
-  }
-  bytes = max / 8;
-  for (i = 0; i < bytes; i++) {
-    unsigned bit = (unsigned)i * 8;
-    if (bit >= c->prefix) c->a[i] = 0;
-    else if (bit + 8 > c->prefix) c->a[i] &= (unsigned char)(0xff << (8 - (c->prefix - bit)));
-  }
-  return 0;
-}
-
-static int cidr_format(const struct cidr *c, char *out, size_t n)
-{
-  char a[INET6_ADDRSTRLEN];
-  int r;
-  if (!inet_ntop(c->family, c->a, a, sizeof a)) return -1;
-  r = snprintf(out, n, "%s/%u", a, c->prefix);
-  if (r < 0 || (size_t)r >= n) return errno = ENAMETOOLONG, -1;
-  return 0;
-}
-
-static int cidr_match(const struct cidr *c, int family, const unsigned char *a)
-{
-  unsigned full = c->prefix / 8, rest = c->prefix % 8;
-  if (family != c->family) return 0;
-  if (memcmp(a, c->a, full)) return 0;
-  if (rest && ((a[full] ^ c->a[full]) & (0xff << (8 - rest)) & 0xff)) return 0;
-  return 1;
 }
 
 /* ---------- transactions ---------- */
@@ -524,29 +406,6 @@ int tenant_hash(const char *password, char *out, size_t n)
   return r;
 }
 
-/* Constant-time comparison of two C strings of public length. */
-static int same(const char *a, const char *b)
-{
-  size_t n = strlen(a), i;
-  unsigned char d = 0;
-  if (n != strlen(b)) return 0;
-  for (i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
-  return d == 0;
-}
-
-int tenant_verify(const char *password, const char *hash)
-{
-  struct crypt_data *cd = calloc(1, sizeof *cd);
-  const char *h;
-  int r;
-  if (!cd) return -1;
-  h = crypt_r(password ? password : "", hash ? hash : dummy_hash, cd);
-  r = h && h[0] != '*' && hash && same(h, hash);
-  explicit_bzero(cd, sizeof *cd);
-  free(cd);
-  return r;
-}
-
 struct user_op {
   const char *tenant, *comp, *user, *hash;
 };
@@ -741,213 +600,4 @@ out:
   buf_free(&lock);
   errno = e;
   return r;
-}
-
-struct anet {
-  struct cidr c;
-  const char *tenant, *comp;
-};
-
-struct auser {
-  const char *name, *tenant, *comp, *hash;
-};
-
-struct arcvd {
-  const char *tenant, *comp, *mode;
-};
-
-struct abounce {
-  const char *tenant, *comp, *domain;
-};
-
-struct access {
-  struct buf text;
-  struct anet *nets;
-  size_t nnets;
-  struct auser *users;
-  size_t nusers;
-  struct arcvd *rcvd;
-  size_t nrcvd;
-  struct abounce *bounce;
-  size_t nbounce;
-};
-
-static int user_cmp(const void *a, const void *b)
-{
-  return strcmp(((const struct auser *)a)->name, ((const struct auser *)b)->name);
-}
-
-/* Split line (NUL-terminated) at TABs into f; the count of fields. */
-static size_t fields(char *line, char **f, size_t max)
-{
-  size_t n = 0;
-  for (;;) {
-    char *tab = strchr(line, '\t');
-    if (n == max) return max + 1;
-    f[n++] = line;
-    if (!tab) return n;
-    *tab = 0;
-    line = tab + 1;
-  }
-}
-
-static int grow(void **p, size_t n, size_t *cap, size_t size)
-{
-  void *q;
-  size_t nc;
-  if (n < *cap) return 0;
-  nc = *cap ? *cap * 2 : 16;
-  if (nc < *cap || nc > ((size_t)-1) / size) return errno = ENOMEM, -1;
-  q = realloc(*p, nc * size);
-  if (!q) return -1;
-  *p = q;
-  *cap = nc;
-  return 0;
-}
-
-static int parse(struct access *a)
-{
-  char *p, *end;
-  size_t capn = 0, capu = 0, capr = 0, capb = 0;
-  if (!a->text.len) return 0;
-  p = a->text.s;
-  end = p + a->text.len;
-  while (p < end) {
-    char *nl = memchr(p, '\n', (size_t)(end - p)), *f[6];
-    size_t n;
-    if (!nl) return errno = EINVAL, -1;       /* a cut file */
-    *nl = 0;
-    if (*p && *p != '#') {
-      n = fields(p, f, 5);
-      if (!strcmp(f[0], "net")) {
-        struct anet *x;
-        if (n != 4 || !tenant_name_ok(f[1]) || !tenant_comp_ok(f[2])) return errno = EINVAL, -1;
-        if (grow((void **)&a->nets, a->nnets, &capn, sizeof *a->nets) == -1) return -1;
-        x = &a->nets[a->nnets];
-        if (cidr_parse(f[3], &x->c) == -1) return -1;
-        x->tenant = f[1];
-        x->comp = f[2];
-        a->nnets++;
-      } else if (!strcmp(f[0], "user")) {
-        struct auser *u;
-        if (n != 5 || !tenant_user_ok(f[1]) || !tenant_name_ok(f[2]) || !tenant_comp_ok(f[3])
-            || f[4][0] != '$')
-          return errno = EINVAL, -1;
-        if (grow((void **)&a->users, a->nusers, &capu, sizeof *a->users) == -1) return -1;
-        u = &a->users[a->nusers++];
-        u->name = f[1];
-        u->tenant = f[2];
-        u->comp = f[3];
-        u->hash = f[4];
-      } else if (!strcmp(f[0], "received")) {
-        struct arcvd *x;
-        if (n != 4 || !tenant_name_ok(f[1]) || !tenant_comp_ok(f[2])) return errno = EINVAL, -1;
-        if (grow((void **)&a->rcvd, a->nrcvd, &capr, sizeof *a->rcvd) == -1) return -1;
-        x = &a->rcvd[a->nrcvd++];
-        x->tenant = f[1];
-        x->comp = f[2];
-        x->mode = f[3];
-      } else if (!strcmp(f[0], "bounce")) {
-        struct abounce *x;
-        if (n != 4 || !tenant_name_ok(f[1]) || !tenant_comp_ok(f[2]) || !*f[3]) return errno = EINVAL, -1;
-        if (grow((void **)&a->bounce, a->nbounce, &capb, sizeof *a->bounce) == -1) return -1;
-        x = &a->bounce[a->nbounce++];
-        x->tenant = f[1];
-        x->comp = f[2];
-        x->domain = f[3];
-      }
-      /* other record types are for later readers: ignored */
-    }
-    p = nl + 1;
-  }
-  if (a->nusers) qsort(a->users, a->nusers, sizeof *a->users, user_cmp);
-  return 0;
-}
-
-int access_load(struct access **ap, const char *path)
-{
-  struct access *a = calloc(1, sizeof *a);
-  *ap = 0;
-  if (!a) return -1;
-  if (file_read(path, &a->text, ACCESS_FILE_MAX) == -1) {
-    if (errno != ENOENT) goto fail;
-    buf_trunc(&a->text, 0);
-  }
-  if (parse(a) == -1) goto fail;
-  *ap = a;
-  return 0;
-fail:
-  access_free(a);
-  return -1;
-}
-
-void access_free(struct access *a)
-{
-  int e = errno;
-  if (!a) return;
-  buf_free(&a->text);
-  free(a->nets);
-  free(a->users);
-  free(a->rcvd);
-  free(a->bounce);
-  free(a);
-  errno = e;
-}
-
-int access_by_ip(const struct access *a, const char *ip, const char **tenant, const char **comp)
-{
-  unsigned char addr[16];
-  int family, best = -1;
-  size_t i;
-  if (!a || !ip || addr_parse(ip, &family, addr) == -1) return 0;
-  /* The longest prefix wins where tenants' ranges overlap. */
-  for (i = 0; i < a->nnets; i++)
-    if (cidr_match(&a->nets[i].c, family, addr)
-        && (best < 0 || a->nets[i].c.prefix > a->nets[best].c.prefix))
-      best = (int)i;
-  if (best < 0) return 0;
-  if (tenant) *tenant = a->nets[best].tenant;
-  if (comp) *comp = a->nets[best].comp;
-  return 1;
-}
-
-int access_by_user(const struct access *a, const char *user, const char *password,
-                   const char **tenant, const char **comp)
-{
-  struct auser key, *u = 0;
-  int ok;
-  if (a && user && a->nusers) {
-    key.name = user;
-    u = bsearch(&key, a->users, a->nusers, sizeof *a->users, user_cmp);
-  }
-  /* The same crypt work whether or not the user exists. */
-  ok = tenant_verify(password, u ? u->hash : dummy_hash);
-  if (ok != 1 || !u) return 0;
-  if (tenant) *tenant = u->tenant;
-  if (comp) *comp = u->comp;
-  return 1;
-}
-
-const char *access_received(const struct access *a, const char *tenant, const char *comp)
-{
-  size_t i;
-  if (!a || !tenant || !comp) return 0;
-  for (i = 0; i < a->nrcvd; i++)
-    if (!strcmp(a->rcvd[i].tenant, tenant) && !strcmp(a->rcvd[i].comp, comp)) return a->rcvd[i].mode;
-  return 0;
-}
-
-int access_bounce(const struct access *a, const char *domain, const char **tenant,
-                  const char **comp)
-{
-  size_t i;
-  int n = 0;
-  if (!a || !domain) return 0;
-  for (i = 0; i < a->nbounce; i++)
-    if (!strcasecmp(a->bounce[i].domain, domain)) {
-      if (!n && tenant) *tenant = a->bounce[i].tenant;
-      if (!n && comp) *comp = a->bounce[i].comp;
-      n++;
-    }
-  return n;
 }

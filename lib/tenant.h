@@ -5,12 +5,11 @@
    Stored in the tables of tbl.h (writers: cmcctl, later the console/API).
    smtp-recv does not open the database: after every change of access data
    the writer regenerates the snapshot file $CMC_HOME/etc/access atomically
-   (tenant_export_access), and smtp-recv reads it once per connection
-   (access_load).  Snapshot format, one record per line, TAB-separated:
-     net  TENANT  COMPOSITION  ADDRESS[/PREFIX]      (IPv4 or IPv6)
-     user NAME    TENANT       COMPOSITION  HASH     (crypt(3) hash)
-   Lines starting with '#' and empty lines are ignored. */
+   (tenant_export_access), and smtp-recv reads it (access.h, which has the
+   format and the reader's functions; included here for older callers).
+   The name and password checks (tenant_check.c) need no database. */
 #include <stddef.h>
+#include "access.h"
 #include "buf.h"
 #include "tbl.h"
 
@@ -68,26 +67,6 @@ int tenant_verify(const char *password, const char *hash);
 /* Errors of the writers above: EINVAL bad name/value, ENOENT unknown
    tenant, EEXIST user name taken by another tenant, EDEADLK/EAGAIN as tbl.h. */
 
-/* Write the access snapshot to path atomically. */
+/* Write the access snapshot (access.h) to path atomically. */
 int tenant_export_access(struct tbl *t, const char *path);
-
-/* --- snapshot side (smtp-recv) --- */
-struct access;
-int access_load(struct access **a, const char *path);  /* missing file: empty */
-void access_free(struct access *a);
-/* 1 and *tenant, *comp set if ip (text form) is in a tenant's ranges; 0 if not. */
-int access_by_ip(const struct access *a, const char *ip, const char **tenant, const char **comp);
-/* 1 if user exists and password matches its hash; 0 otherwise (constant
-   work whether or not the user exists). */
-int access_by_user(const struct access *a, const char *user, const char *password,
-                   const char **tenant, const char **comp);
-/* The Received header mode of tenant/comp (setting "received":
-   "abbreviated", "normal", "none", "delete-all"), or 0 when not set.
-   Snapshot record: received TENANT COMPOSITION MODE. */
-const char *access_received(const struct access *a, const char *tenant, const char *comp);
-/* The number of compositions whose bounce domain (setting "bounce_domain")
-   is domain (case ignored), the first one's names in *tenant, *comp (may
-   be 0).  Snapshot record: bounce TENANT COMPOSITION DOMAIN. */
-int access_bounce(const struct access *a, const char *domain, const char **tenant,
-                  const char **comp);
 #endif

@@ -4,8 +4,10 @@
 # opendkim-testmsg against those records served by dnsmasq on loopback, for
 # plain, 8-bit, long-header and multipart samples, LF and CRLF input;
 # tampering breaks it; a missing or public key file is 111, no key passes
-# the message unsigned or, if the tenant requires, 100; rotation switches
-# selectors at once; dkimctl check says match / mismatch / absent.
+# the message unsigned or, if the tenant requires, 111 (it waits for a
+# key); rotation switches selectors at once; dkimctl check says match /
+# mismatch / absent; a domain with an RSA and an Ed25519 key active
+# (activate -d) is signed twice, both signatures verify; deactivate.
 # opendkim-testmsg asks glibc's resolver, which only knows port 53 from
 # /etc/resolv.conf: a small LD_PRELOAD shim (built here) points its
 # res_ninit at our dnsmasq's port.
@@ -13,7 +15,7 @@
 [ -x /usr/sbin/opendkim-testmsg ] || skip_all "opendkim-tools not installed"
 $PY -c 'import dkim, dns.resolver' 2>/dev/null || skip_all "python3-dkim or python3-dnspython missing"
 command -v cc >/dev/null || skip_all "no C compiler for the resolver shim"
-plan 153
+plan 168
 
 CMC_HOME=$TMPD/home; export CMC_HOME
 unset CMC_RESOLVER
@@ -32,6 +34,8 @@ dkimctl keygen t1 ed.test -a ed25519 -s ed1 >"$TMPD/k" 2>&1; is "$?" 0 "keygen E
 like "$(cat "$TMPD/k")" "t1	ed.test	ed1	ed25519	256	active	*ed1._domainkey.ed.test. IN TXT \"v=DKIM1; k=ed25519; p=*\"" "Ed25519 record: k=ed25519"
 # Ed25519 where the algorithm does not matter: RSA keys take time to make.
 dkimctl keygen t1 rot.test -s old1 >/dev/null 2>&1 || echo "# keygen old1 failed"
+dkimctl keygen t1 two.test -s r1 -b 1024 >/dev/null 2>&1 || echo "# keygen r1 failed"
+dkimctl keygen t1 two.test -s e1 -a ed25519 >/dev/null 2>&1 || echo "# keygen e1 failed"
 for d in rot:new1 mis:m1 abs:a1 miss:k1; do
   dkimctl keygen t1 "${d%:*}.test" -s "${d#*:}" -a ed25519 >/dev/null 2>&1 || echo "# keygen $d failed"
 done
@@ -54,6 +58,7 @@ dkimctl record t1 rsa.test >"$TMPD/rec" && dkimctl record t1 ed.test >>"$TMPD/re
 is "$(wc -l <"$TMPD/rec")" 4 "record prints every key of a domain that is not retired"
 rec2arg <"$TMPD/rec" >"$TMPD/args"
 dkimctl record t1 rsa.test "$SEL" | rec2arg m1._domainkey.mis.test >>"$TMPD/args"
+dkimctl record t1 two.test | rec2arg >>"$TMPD/args"
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done <"$TMPD/args"
 start_dns "$@"
@@ -231,7 +236,7 @@ sign -t t1 <"$TMPD/nokey" >"$TMPD/out" 2>"$TMPD/err"; is "$?" 0 "no key, tenant 
 cmp -s "$TMPD/out" "$TMPD/nokey"; ok "$?" "no key: message passed unchanged"
 like "$(cat "$TMPD/err")" "sign: warning: not signed: no DKIM key for nokey.test*" "no key: said on stderr"
 is "$(dkimctl policy t1 require)" "t1	require" "policy require"
-sign -t t1 <"$TMPD/nokey" >"$TMPD/out" 2>"$TMPD/err"; is "$?" 100 "no key, tenant requires signing: 100"
+sign -t t1 <"$TMPD/nokey" >"$TMPD/out" 2>"$TMPD/err"; is "$?" 111 "no key, tenant requires signing: 111 (waits for a key)"
 is "$(wc -c <"$TMPD/out")" 0 "nothing on stdout"
 is "$(dkimctl policy t1)" "t1	require" "policy read back"
 dkimctl policy t1 allow >/dev/null
@@ -246,7 +251,7 @@ like "$(tr -d '\n\t ' <"$TMPD/out")" "*d=rsa.test;*" "d= is the lowercase domain
 rm "$KEYS/t1/miss.test/k1.key"
 msg miss.test | sign -t t1 >"$TMPD/out" 2>"$TMPD/err"; is "$?" 111 "missing key file: 111"
 is "$(wc -c <"$TMPD/out")" 0 "missing key: nothing on stdout"
-like "$(cat "$TMPD/err")" "sign: fatal: unable to sign: unable to open key*k1.key*" "missing key: said why"
+like "$(cat "$TMPD/err")" "sign: fatal: unable to sign: key for miss.test selector k1 unreadable: unable to open *k1.key: No such file or directory" "missing key: said why"
 msg abs.test | sign -t t1 >/dev/null 2>&1; is "$?" 0 "abs.test signs with its key (no DNS needed)"
 chmod 644 "$KEYS/t1/abs.test/a1.key"
 msg abs.test | sign -t t1 >/dev/null 2>"$TMPD/err"; is "$?" 111 "key readable by others: 111"
@@ -292,6 +297,41 @@ is "$(dkimctl record t1 rot.test | cut -d. -f1)" "new1" "record no longer lists 
 dkimctl activate t1 rot.test old1 -f >/dev/null 2>&1; is "$?" 100 "a retired key cannot come back"
 dkimctl keygen t1 rot.test -s old1 >/dev/null 2>&1; is "$?" 100 "nor its selector"
 dkimctl retire t1 rot.test nosuch >/dev/null 2>&1; is "$?" 100 "retire unknown selector: 100"
+
+# --- dual signing: an RSA and an Ed25519 key (RFC 8463) ---
+dkimpy_each() { $PY - "$DNS_PORT" "$1" <<'PYEOF'
+import sys, dkim, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ["127.0.0.1"]
+r.port = int(sys.argv[1])
+def txt(name, timeout=5):
+    try:
+        return b"".join(r.resolve(name.decode() if isinstance(name, bytes) else name, "TXT", lifetime=timeout)[0].strings)
+    except Exception:
+        return None
+m = open(sys.argv[2], "rb").read()
+n = sum(1 for l in m.replace(b"\r\n", b"\n").split(b"\n\n")[0].split(b"\n") if l.lower().startswith(b"dkim-signature:"))
+print(" ".join("pass" if dkim.DKIM(m).verify(idx=i, dnsfunc=txt) else "fail" for i in range(n)))
+PYEOF
+}
+is "$(dkimctl list t1 two.test | cut -f3,6 | tr '\t\n' ': ')" "e1:new r1:active " "two.test: RSA active, the Ed25519 key new"
+dkimctl activate t1 two.test e1 -d >/dev/null 2>&1; is "$?" 0 "activate -d: the Ed25519 key beside the RSA key"
+is "$(dkimctl list t1 two.test | cut -f3,6 | tr '\t\n' ': ')" "e1:active r1:active " "both active"
+msg two.test >"$TMPD/two"
+sign -t t1 <"$TMPD/two" >"$TMPD/two.signed" 2>&1; is "$?" 0 "sign: dual"
+like "$(tr -d '\r\n\t ' <"$TMPD/two.signed")" "DKIM-Signature:v=1;a=rsa-sha256;*s=r1;*DKIM-Signature:v=1;a=ed25519-sha256;*s=e1;*From:a@two.test*" \
+  "two fields, RSA first"
+is "$(dkimpy_each "$TMPD/two.signed")" "pass pass" "dkimpy verifies both"
+testmsg <"$TMPD/two.signed" >"$TMPD/out" 2>&1; is "$?:$(cat "$TMPD/out")" "0:" "opendkim-testmsg accepts it"
+dkimctl deactivate t1 two.test r1 >/dev/null 2>&1; is "$?" 0 "deactivate the RSA key"
+is "$(dkimctl list t1 two.test | cut -f3,6 | tr '\t\n' ': ')" "e1:active r1:old " "the Ed25519 key alone signs"
+sign -t t1 <"$TMPD/two" >"$TMPD/two.signed" 2>&1
+is "$(grep -c '^DKIM-Signature' "$TMPD/two.signed") $(dkimpy_each "$TMPD/two.signed")" "1 pass" "one signature again"
+dkimctl deactivate t1 two.test e1 >"$TMPD/out" 2>&1; is "$?" 100 "deactivate the only active key: refused"
+like "$(cat "$TMPD/out")" "*only active key*" "said why"
+dkimctl deactivate t1 two.test r1 >/dev/null 2>&1; is "$?" 100 "deactivate a key that is not active: 100"
+dkimctl activate t1 two.test r1 >/dev/null 2>&1; is "$?" 0 "activate without -d, one key active"
+is "$(dkimctl list t1 two.test | cut -f3,6 | tr '\t\n' ': ')" "e1:old r1:active " "switches: the other becomes old"
 
 # --- tables unavailable ---
 CMC_HOME=$TMPD/nowhere sign -t t1 <"$TMPD/rot" >/dev/null 2>&1; is "$?" 111 "no tables: 111"

@@ -7,10 +7,12 @@
 # none, permerror, loops, a server that fails); authctl spf check asks
 # libspf2 and its verdict for every sending IP is compared with pyspf's
 # for the same DNS data; authctl dmarc check finds a good record, a bad
-# policy, reports that go elsewhere, two records, none, no answer.
+# policy, reports that go elsewhere, two records, none, no answer, and
+# for a subdomain without a record of its own the organisational domain's
+# (RFC 7489 6.6.3, the Public Suffix List through libpsl), its sp= first.
 . "${0%/*}/lib.sh"
 $PY -c 'import spf, dns.resolver' 2>/dev/null || skip_all "python3-spf or python3-dnspython missing"
-plan 39
+plan 49
 
 mkhome
 cmcctl tenant add t1 >/dev/null && cmcctl tenant add t2 >/dev/null || exit 1
@@ -74,6 +76,8 @@ cat >>"$TMPD/args" <<'EOF'
 --txt-record=_dmarc.elsewhere.test,v=DMARC1; p=quarantine; rua=mailto:dmarc@elsewhere.test
 --txt-record=_dmarc.two.test,v=DMARC1; p=none; rua=mailto:dmarc@return.t1.relay.test
 --txt-record=_dmarc.two.test,v=DMARC1; p=reject; rua=mailto:dmarc@return.t1.relay.test
+--txt-record=_dmarc.sp.test,v=DMARC1; p=reject; sp=quarantine; rua=mailto:dmarc@return.t1.relay.test
+--txt-record=_dmarc.own.sp.test,v=DMARC1; p=none; rua=mailto:dmarc@return.t1.relay.test
 EOF
 # a DNS server that answers SERVFAIL at once, for fails.test
 FAIL_PORT=$(free_port)
@@ -157,4 +161,16 @@ authctl dmarc check t1 two.test >"$TMPD/out" 2>&1; is "$?" 100 "two DMARC record
 authctl dmarc check t1 none.test >"$TMPD/out" 2>&1; is "$?" 100 "no record: 100"
 like "$(cat "$TMPD/out")" "*_dmarc.none.test absent*" "says absent"
 CMC_RESOLVER=127.0.0.1:$(free_port) authctl dmarc check t1 good.test >"$TMPD/out" 2>&1; is "$?" 111 "no DNS answer: 111"
+# a subdomain without a record inherits its organisational domain's
+authctl dmarc check t1 news.good.test >"$TMPD/out" 2>&1; is "$?" 0 "subdomain without a record: the organisational domain's applies"
+like "$(cat "$TMPD/out")" "_dmarc.news.good.test absent: no DMARC record of its own; asking the organisational domain good.test*_dmarc.good.test record: v=DMARC1; p=none;*_dmarc.news.good.test inherited from good.test: policy none for news.good.test (its p=, no sp=)*_dmarc.good.test rua: mailto:dmarc@return.t1.relay.test*good.test._report._dmarc.return.t1.relay.test present*_dmarc.news.good.test ok" \
+  "inherited from good.test, its rua and report authorisation checked"
+authctl dmarc check t1 a.b.sp.test >"$TMPD/out" 2>&1; is "$?" 0 "two levels down: inherited too"
+like "$(cat "$TMPD/out")" "*_dmarc.a.b.sp.test inherited from sp.test: policy quarantine for a.b.sp.test (its sp=)*" "the organisational domain's sp= applies"
+authctl dmarc check t1 own.sp.test >"$TMPD/out" 2>&1; is "$?" 0 "a subdomain with its own record"
+is "$(grep -c inherited "$TMPD/out") $(grep -c '^_dmarc.own.sp.test policy: p=none' "$TMPD/out")" "0 1" "uses its own, inherits nothing"
+authctl dmarc check t1 x.none.test >"$TMPD/out" 2>&1; is "$?" 100 "no record here nor at the organisational domain: 100"
+like "$(cat "$TMPD/out")" "*_dmarc.none.test absent: no DMARC record at the organisational domain either*_dmarc.x.none.test not as it should be" "says so"
+authctl dmarc check t1 x.elsewhere.test >"$TMPD/out" 2>&1; is "$?" 100 "inherited, but the reports go elsewhere: 100"
+like "$(cat "$TMPD/out")" "*inherited from elsewhere.test*_dmarc.elsewhere.test rua: reports do not come to*" "said why"
 exit $failed

@@ -111,7 +111,7 @@ int main(void)
   size_t i, j;
   int n;
 
-  plan(86);
+  plan(103);
   /* names */
   ok(dkimkey_tenant_ok("t1") && dkimkey_tenant_ok("a-b_c") && !dkimkey_tenant_ok("T1")
      && !dkimkey_tenant_ok("-a") && !dkimkey_tenant_ok(""), "tenant names");
@@ -261,8 +261,9 @@ int main(void)
   ok(dkim_signer_sign(s, "t1", MSG("none.test"), strlen(MSG("none.test")), &sig) == DKIM_RC_UNSIGNED
      && sig.len == 0, "no key, policy allow: unsigned");
   ok(dkimkey_policy_set(t, "t1", 0) == 0 && dkimkey_policy_get(t, "t1") == 0, "policy require");
-  ok(dkim_signer_sign(s, "t1", MSG("none.test"), strlen(MSG("none.test")), &sig) == DKIM_RC_PERM
-     && strstr(dkim_signer_detail(s), "requires"), "no key, policy require: permanent");
+  ok(dkim_signer_sign(s, "t1", MSG("none.test"), strlen(MSG("none.test")), &sig) == DKIM_RC_TEMP
+     && strstr(dkim_signer_detail(s), "requires") && sig.len == 0,
+     "no key, policy require: temporary (the mail waits for a key)");
   dkimkey_policy_set(t, "t1", 1);
   ok(dkim_signer_sign(s, "t1", "Subject: x\r\n\r\nb\r\n", 16, &sig) == DKIM_RC_PERM,
      "no From: permanent");
@@ -289,6 +290,68 @@ int main(void)
      "retired: EINVAL");
   ok(dkimkey_activate(t, "t1", "rsa.test", "nosuch") == 1, "activate unknown: 1");
 
+  /* dual signing: an Ed25519 key beside the RSA one (RFC 8463) */
+  {
+    struct dkimkey e2, k3;
+    char act[DKIMKEY_ACTIVE_MAX][DKIMKEY_SELECTOR_MAX + 1];
+    size_t na = 0;
+    struct buf f1 = BUF_ZERO, f2 = BUF_ZERO;
+    struct dkim_signer *s3;
+    const char *second = 0;
+    char aside[300];
+    ok(dkimkey_gen(t, keys, "t1", "rsa.test", "e2", DKIMKEY_ED25519, 0, &e2) == 0 && e2.state == DKIMKEY_NEW,
+       "dual: an Ed25519 key for a domain with an RSA key waits (new)");
+    ok(dkimkey_activate_pair(t, "t1", "rsa.test", "e2") == 0
+       && dkimkey_actives(t, 0, "t1", "rsa.test", act, &na) == 0 && na == 2
+       && !strcmp(act[0], k2.selector) && !strcmp(act[1], "e2"), "dual: activate_pair: both active, RSA first");
+    ok(dkimkey_get(t, 0, "t1", "rsa.test", k2.selector, &got) == 0 && got.state == DKIMKEY_ACTIVE
+       && dkimkey_active(t, 0, "t1", "rsa.test", s1) == 0 && !strcmp(s1, k2.selector),
+       "dual: the RSA key stays active, and is the first");
+    buf_trunc(&sig, 0);
+    ok(dkim_signer_sign(s, "t1", msg, strlen(msg), &sig) == DKIM_RC_SIGNED
+       && (second = strstr(sig.s, "\r\nDKIM-Signature: ")) && !strstr(second + 2, "\r\nDKIM-Signature: "),
+       "dual: two DKIM-Signature fields");
+    if (!second) second = sig.s ? sig.s : "";
+    buf_set(&f1, sig.s ? sig.s : "", (size_t)(second + 2 - (sig.s ? sig.s : "")));
+    buf_adds(&f2, second + 2);
+    ok(strstr(f1.s, "a=rsa-sha256;") && verifies(&k2, &f1, msg), "dual: the first (RSA) verifies");
+    ok(strstr(f2.s, "a=ed25519-sha256;") && verifies(&e2, &f2, msg), "dual: the second (Ed25519) verifies");
+    ok(strstr(dkim_signer_detail(s), "a=rsa-sha256; d=rsa.test s=e2 a=ed25519-sha256") != 0,
+       "dual: the detail names both");
+    ok(dkim_signer_open(&s3, t, keys) == 0, "dual: a fresh signer");
+    dkimkey_path(path, sizeof path, keys, "t1", "rsa.test", "e2");
+    snprintf(aside, sizeof aside, "%s/e2.key", home);
+    rename(path, aside);
+    buf_set(&sig, "X", 1);
+    ok(dkim_signer_sign(s3, "t1", msg, strlen(msg), &sig) == DKIM_RC_TEMP && sig.len == 1
+       && strstr(dkim_signer_detail(s3), "key for rsa.test selector e2 unreadable"),
+       "dual: one key missing: temporary, nothing appended (never half signed)");
+    rename(aside, path);
+    dkim_signer_close(s3);
+    ok(dkimkey_gen(t, keys, "t1", "rsa.test", "r3", DKIMKEY_RSA, 1024, &k3) == 0
+       && dkimkey_activate(t, "t1", "rsa.test", "r3") == 0
+       && dkimkey_actives(t, 0, "t1", "rsa.test", act, &na) == 0 && na == 2
+       && !strcmp(act[0], "r3") && !strcmp(act[1], "e2"), "dual: activating an RSA key replaces the RSA key only");
+    ok(dkimkey_get(t, 0, "t1", "rsa.test", k2.selector, &got) == 0 && got.state == DKIMKEY_OLD,
+       "dual: the replaced key is old");
+    ok(dkimkey_deactivate(t, "t1", "rsa.test", "e2") == 0
+       && dkimkey_actives(t, 0, "t1", "rsa.test", act, &na) == 0 && na == 1 && !strcmp(act[0], "r3")
+       && dkimkey_get(t, 0, "t1", "rsa.test", "e2", &got) == 0 && got.state == DKIMKEY_OLD,
+       "deactivate: back to one key, the other old");
+    ok(dkimkey_deactivate(t, "t1", "rsa.test", "r3") == -1 && errno == EBUSY, "deactivate the only active key: EBUSY");
+    ok(dkimkey_deactivate(t, "t1", "rsa.test", "e2") == -1 && errno == EINVAL, "deactivate a key not active: EINVAL");
+    ok(dkimkey_deactivate(t, "t1", "rsa.test", "nosuch") == 1, "deactivate unknown: 1");
+    ok(dkimkey_activate(t, "t1", "rsa.test", "e2") == 0
+       && dkimkey_actives(t, 0, "t1", "rsa.test", act, &na) == 0 && na == 1 && !strcmp(act[0], "e2"),
+       "one key: activate switches, whatever the algorithm");
+    buf_trunc(&sig, 0);
+    ok(dkim_signer_sign(s, "t1", msg, strlen(msg), &sig) == DKIM_RC_SIGNED
+       && !strstr(sig.s + 2, "\r\nDKIM-Signature: ") && strstr(sig.s, "a=ed25519-sha256;") && verifies(&e2, &sig, msg),
+       "one signature again, with the key now active");
+    buf_free(&f1);
+    buf_free(&f2);
+  }
+
   /* key files: cached once read; a fresh signer finds the file missing */
   dkimkey_path(path, sizeof path, keys, "t1", "ed.test", "ed1");
   ok(unlink(path) == 0, "remove the Ed25519 key file");
@@ -298,7 +361,8 @@ int main(void)
   ok(dkim_signer_open(&s2, t, keys) == 0, "second signer");
   buf_trunc(&sig, 0);
   ok(dkim_signer_sign(s2, "t1", MSG("ed.test"), strlen(MSG("ed.test")), &sig) == DKIM_RC_TEMP
-     && strstr(dkim_signer_detail(s2), "unable to open key") && sig.len == 0,
+     && strstr(dkim_signer_detail(s2), "key for ed.test selector ed1 unreadable: unable to open ")
+     && sig.len == 0,
      "missing key file: temporary");
   dkim_signer_close(s2);
   dkim_signer_close(s);

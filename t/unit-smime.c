@@ -1,4 +1,4 @@
-/* unit-smime: lib/smime, smimecert, smimeenc, smimereg, lib/dmarc,
+/* unit-smime: lib/smime, smimecert, smimeenc, smimereg, lib/dmarc(org),
    lib/spfchk's records, and dkim.c's prepared mode, without DNS.  A CA and
    certificates are made here with OpenSSL's API (t/510-smime.t makes them
    with the openssl command and verifies with `openssl cms -verify`);
@@ -27,6 +27,9 @@
 #include "dkim.h"
 #include "dkimkey.h"
 #include "dmarc.h"
+#include "dmarcorg.h"
+#include "dq.h"
+#include "dqprep.h"
 #include "smime.h"
 #include "smimecert.h"
 #include "smimeenc.h"
@@ -226,6 +229,17 @@ static void dmarc(void)
      "DMARC: the record we publish");
   ok(dmarc_parse(rec.s, rec.len, &r, &why) == DMARC_OK && r.p == DMARC_REJECT, "and it parses back");
   ok(dmarc_record(DMARC_NONE, "a,b@x", &rec) == -1, "DMARC: no rua with a comma");
+  /* the Organizational Domain (Public Suffix List, libpsl) */
+#define ORG(d, want) (buf_trunc(&rec, 0), dmarcorg_domain(d, &rec) == 0 && !strcmp(rec.s, want))
+  ok(ORG("news.example.com", "example.com") && ORG("example.com", "example.com"),
+     "DMARC org: example.com, from a subdomain and itself");
+  ok(ORG("a.b.example.co.uk", "example.co.uk"), "DMARC org: under a two-label suffix");
+  ok(ORG("Sub.Example.COM.", "example.com"), "DMARC org: lowercase, final dot dropped");
+  ok(ORG("x.y.example.test", "example.test"), "DMARC org: a suffix the list lacks is one label");
+  ok(dmarcorg_domain("co.uk", &rec) == 1 && dmarcorg_domain("com", &rec) == 1,
+     "DMARC org: a public suffix has none");
+  ok(dmarcorg_domain("a..b.com", &rec) == -1 && errno == EINVAL && dmarcorg_domain("", &rec) == -1
+     && dmarcorg_domain("a b.com", &rec) == -1, "DMARC org: not a domain: EINVAL");
   buf_free(&why);
   buf_free(&rec);
 }
@@ -248,7 +262,7 @@ int main(void)
   size_t on, on2, ohn;
   int r;
 
-  plan(78);
+  plan(89);
   encodings();
   names();
   dmarc();
@@ -303,7 +317,7 @@ int main(void)
     struct buf first = BUF_ZERO;
     ok(smime_signer_open(&s, keydir) == 0, "signer open");
     ok(smime_signer_sign(s, "t1", "news@smime.test", 0, head, strlen(head), body, strlen(body), &o, &on, &ohn)
-       == SMIME_RC_PERM, "not prepared: PERM");
+       == SMIME_RC_TEMP && strstr(smime_signer_detail(s), "not prepared"), "not prepared: TEMP");
     ok(smime_signer_prepare(s, t, "t1", "News@Smime.Test", now + 2 * 86400) == SMIME_RC_TEMP
        && strstr(smime_signer_detail(s), "has expired"), "prepared when the certificate has expired: TEMP");
     ok(smime_signer_sign(s, "t1", "news@smime.test", 0, head, strlen(head), body, strlen(body), &o, &on, &ohn)
@@ -360,18 +374,55 @@ int main(void)
     ok(dkim_signer_sign2(d, "t1", h2, strlen(h2), b, strlen(b), &sig) == DKIM_RC_UNSIGNED, "as prepared: unsigned");
     ok(dkim_signer_sign2(d, "t1", h3, strlen(h3), b, strlen(b), &sig) == DKIM_RC_UNSIGNED,
        "no From: what was prepared for no domain");
-    ok(dkim_signer_sign2(d, "t2", h, strlen(h), b, strlen(b), &sig) == DKIM_RC_PERM, "not prepared: PERM");
-    dkimkey_policy_set(t, "t1", 0);
-    ok(dkim_signer_prepare(d, t, "t1", "other.test") == DKIM_RC_PERM, "policy require: PERM");
+    ok(dkim_signer_sign2(d, "t2", h, strlen(h), b, strlen(b), &sig) == DKIM_RC_TEMP
+       && strstr(dkim_signer_detail(d), "was not prepared"), "not prepared: TEMP");
     ok(dkim_signer_sign2(p, "t1", h, strlen(h), b, strlen(b), &sig) == DKIM_RC_SIGNED, "table mode unchanged");
+    /* dqprep (deliver): what a recipient of a prepared message gets, and
+       the reason and kind of each failure */
     {
-      char path[512];
-      dkimkey_path(path, sizeof path, dkdir, "t1", "dk.test", "s1");
-      unlink(path);
+      struct dqprep_env env;
+      struct dqprep_sign ps;
+      struct dqprep_out po = DQPREP_OUT_ZERO;
+      const char *rc[1] = { "r@x.test" };
+      struct dq_msg *m = dq_msg_new("0005f1a2b3c4d00001234abcd", "t1", "default", "a@dk.test", "", "", 0, 0, 0, rc, 1);
+      const char *good = "From: a@dk.test\r\nSubject: s\r\n\r\nbody\r\n";
+      const char *bad = "From: a@dk.test\r\nno colon here\r\n\r\nbody\r\n";
+      const char *other = "From: a@else.test\r\nSubject: s\r\n\r\nbody\r\n";
+      char kpath[512];
+      memset(&env, 0, sizeof env);
+      env.dkim = d;
+      dq_msg_sethdr(m, "a@dk.test", "s", "<m@t>", 0);
+      dkim_signer_unprepare(d);
+      ok(dqprep_sign_prepare(&env, t, m, (long long)time(0), &ps) == 0 && ps.dkim == DKIM_RC_SIGNED
+         && dqprep_sign_decide(&ps, 0) == DQ_PENDING, "dqprep: prepared, handed out");
+      ok(dqprep_message(&env, 0, m, 0, good, strlen(good), &po) == 0 && !strncmp(po.p, "DKIM-Signature: ", 16),
+         "dqprep: the copy is signed");
+      ok(dqprep_message(&env, 0, m, 0, bad, strlen(bad), &po) == -1 && po.perm
+         && !strncmp(po.why, "DKIM: malformed header field", 28), "dqprep: a malformed header field: permanent, why");
+      ok(dqprep_message(&env, 0, m, 0, other, strlen(other), &po) == -1 && !po.perm
+         && strstr(po.why, "DKIM: DKIM for else.test of tenant t1 was not prepared"),
+         "dqprep: a From the parent did not prepare: temporary, why");
+      ok(dqprep_message(&env, 0, m, 0, good, strlen(good), &po) == 0 && !po.why[0], "dqprep: good again, no reason left");
+      dkimkey_policy_set(t, "t1", 0);
+      dq_msg_sethdr(m, "a@other.test", "s", "<m@t>", 0);
+      ok(dqprep_sign_prepare(&env, t, m, (long long)time(0), &ps) == 0 && ps.dkim == DKIM_RC_TEMP
+         && dqprep_sign_decide(&ps, 0) == DQ_DEFERRED
+         && !strcmp(ps.why, "DKIM: no DKIM key for other.test of tenant t1, and the tenant requires signing"),
+         "dqprep: no key, tenant requires signing: deferred, why");
+      dkimkey_policy_set(t, "t1", 1);
+      dkimkey_path(kpath, sizeof kpath, dkdir, "t1", "dk.test", "s1");
+      unlink(kpath);
       dkim_signer_close(d);
       dkim_signer_open(&d, 0, dkdir);
-      ok(dkim_signer_prepare(d, t, "t1", "dk.test") == DKIM_RC_TEMP && strstr(dkim_signer_detail(d), "unable to open key"),
-         "prepare: a missing key file is TEMP, found in the parent");
+      env.dkim = d;
+      dq_msg_sethdr(m, "a@dk.test", "s", "<m@t>", 0);
+      ok(dqprep_sign_prepare(&env, t, m, (long long)time(0), &ps) == 0 && ps.dkim == DKIM_RC_TEMP
+         && dqprep_sign_decide(&ps, 0) == DQ_DEFERRED
+         && !strncmp(ps.why, "DKIM: key for dk.test selector s1 unreadable: unable to open ", 61)
+         && strstr(ps.why, "s1.key: No such file or directory"),
+         "dqprep: a missing key file: deferred in the parent, why");
+      dqprep_out_free(&po);
+      dq_msg_free(m);
     }
     dkim_signer_close(d);
     dkim_signer_close(p);
