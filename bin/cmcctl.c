@@ -27,7 +27,7 @@
 #include "tenant.h"
 #include "verp.h"
 
-#define USAGE "usage: cmcctl init | recover | checkpoint | tenant add NAME | tenant list\n" \
+#define USAGE "usage: cmcctl init | recover | checkpoint | trickle [PCT] | tenant add NAME | tenant list\n" \
   "  | net add|del|list TENANT [-c COMP] [CIDR]\n" \
   "  | user add|del|list TENANT [-c COMP] [NAME]   (add: password on stdin)\n" \
   "  | route add|del|list TENANT [-c COMP] [DOMAIN|'*' [HOST:PORT]]\n" \
@@ -171,6 +171,18 @@ static void cmd_checkpoint(void)
 {
   opendb(0);
   if (tbl_checkpoint(db) == -1) fail("unable to checkpoint in ", dbdir);
+  done();
+}
+
+static void cmd_trickle(const char *pct)
+{
+  char *end;
+  long v;
+  errno = 0;
+  v = strtol(pct, &end, 10);
+  if (!*pct || *end || errno || v < 1 || v > 100) die(EXIT_PERM, "bad percentage: ", pct);
+  opendb(0);
+  if (tbl_trickle(db, (int)v, 0) == -1) fail("unable to write out the cache in ", dbdir);
   done();
 }
 
@@ -458,6 +470,7 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "init") && argc == 0) cmd_init();
   if (!strcmp(cmd, "recover") && argc == 0) cmd_recover();
   if (!strcmp(cmd, "checkpoint") && argc == 0) cmd_checkpoint();
+  if (!strcmp(cmd, "trickle") && argc <= 1) cmd_trickle(argc ? argv[0] : "20");
   if (!strcmp(cmd, "user") && argc >= 1 && !strcmp(argv[0], "add")) read_password(&pw);
 
   if (strcmp(cmd, "tenant") && strcmp(cmd, "net") && strcmp(cmd, "user")

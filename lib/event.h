@@ -172,6 +172,11 @@ void event_scan_filter(struct event_scan *s, int status, int error, event_match_
 /* 1 and the next event in e (strings valid until the next call), 0 at
    the end, -1 on error. */
 int event_scan_next(struct event_scan *s, struct event *e);
+/* Pass over the next n index entries without reading their records (a
+   later page): exact only when the filters are all decided by the index,
+   i.e. status and error status on any range but an ID range, and fn on
+   the time range.  0 or -1. */
+int event_scan_skip(struct event_scan *s, size_t n);
 void event_scan_free(struct event_scan *s);
 
 /* ---- loading in key order (lib/event_bulk.c) ---- */

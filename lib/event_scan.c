@@ -334,6 +334,18 @@ int event_scan_next(struct event_scan *s, struct event *e)
   return 0;
 }
 
+int event_scan_skip(struct event_scan *s, size_t n)
+{
+  if (!s->primed && prime(s) == -1) return -1;
+  for (; n && s->nheap; n--) {
+    struct stream *st = s->heap[0];
+    if (++st->i == st->n && fill(s, st, 0) == -1) return -1;
+    if (st->i == st->n) s->heap[0] = s->heap[--s->nheap];
+    sift(s, 0);
+  }
+  return 0;
+}
+
 void event_scan_free(struct event_scan *s)
 {
   size_t i;

@@ -380,6 +380,14 @@ int report_list(struct tbl *t, const struct report_query *q, event_fn *fn, void 
   if (event_scan_new(&s, t, q->tenant, q->from, q->to, q->oldest_first) == -1) goto out;
   if (plan(t, &l, &comps, s, pl) == -1) goto out;
   event_scan_filter(s, l.status, q->error, match, &l);
+  /* A later page: when the index decides every filter (status and error
+     status are in the index entries; the composition is the range), the
+     rows before it are passed over without reading their records. */
+  if (skip && !q->user && !q->rcpt && !q->sender && !q->from_addr && !q->api_data && !q->subject
+      && !q->id && !q->message_id && !q->domain) {
+    if (event_scan_skip(s, skip) == -1) goto out;
+    skip = 0;
+  }
   while ((r = event_scan_next(s, &e)) == 1) {
     if (skip) {
       skip--;

@@ -376,6 +376,17 @@ int tbl_checkpoint(struct tbl *t)
   return r ? fail(r) : 0;
 }
 
+int tbl_trickle(struct tbl *t, int pct, int *wrote)
+{
+  int r, n = 0;
+  if (pct < 1 || pct > 100) return errno = EINVAL, -1;
+  enter(t);
+  r = t->env->memp_trickle(t->env, pct, &n);
+  leave(t);
+  if (wrote) *wrote = n;
+  return r ? fail(r) : 0;
+}
+
 static void unlink_txn(struct tbl_txn *x)
 {
   if (x->prev) x->prev->next = x->next;

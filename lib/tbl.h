@@ -19,6 +19,10 @@ struct tbl_txn;
 int tbl_open(struct tbl **t, const char *dbdir, int flags);
 void tbl_close(struct tbl *t);
 int tbl_checkpoint(struct tbl *t);          /* checkpoint and remove old logs */
+/* Write dirty cache pages until pct percent of the cache is clean, so that
+   readers find clean pages to evict instead of writing writers' pages
+   themselves; *wrote (may be 0) the pages written.  0 or -1. */
+int tbl_trickle(struct tbl *t, int pct, int *wrote);
 /* Berkeley DB's last message for t ("" if none), for diagnostics. */
 const char *tbl_lasterror(const struct tbl *t);
 /* A number no other process with the environment open gets from its own

@@ -3,7 +3,7 @@
 # usage errors and unknown tenants are 100, an unusable database 111; the
 # access snapshot follows every change; no password in plain text anywhere.
 . "${0%/*}/lib.sh"
-plan 44
+plan 46
 mkhome
 C="$BIN/cmcctl"
 PW='Plain-Text-Pa55word'
@@ -75,4 +75,6 @@ fi
 [ -d "$CMC_HOME/db.off" ] && { rm -f "$CMC_HOME/db"; mv "$CMC_HOME/db.off" "$CMC_HOME/db"; }
 chmod 750 "$CMC_HOME/db"
 "$C" checkpoint; is $? 0 "checkpoint"
+"$C" trickle 30; is $? 0 "trickle"
+"$C" trickle 0 2>/dev/null; is $? 100 "trickle: a bad percentage is refused"
 exit $failed

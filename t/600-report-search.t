@@ -101,6 +101,10 @@ check('deferred', ['-s', str(d0), '-e', str(d2), '--status', 'deferred'], 'acme'
       lambda e: A(e, a0, b2) and e['status'] == 'deferred', rows=0)
 check('error log, status 2', ['-s', str(d0), '-e', str(d2), '--error', '2'], 'acme',
       lambda e: A(e, a0, b2) and e['error'] == '2', errors=True, rows=0)
+check('error log, status 2, page 2', ['-s', str(d0), '-e', str(d2), '--error', '2'], 'acme',
+      lambda e: A(e, a0, b2) and e['error'] == '2', errors=True, rows=7, page=2)
+check('deferred, page 4', ['-s', str(d0), '-e', str(d2), '--status', 'deferred'], 'acme',
+      lambda e: A(e, a0, b2) and e['status'] == 'deferred', rows=5, page=4)
 check('error log of a day', ['-d', str(d1)], 'acme', lambda e: A(e, a1, b1), errors=True, rows=0)
 mid = rnd.choice(acme)['mid']
 check('Message-ID without <>', ['-s', str(d0), '-e', str(d2), '--message-id', mid[1:-1]], 'acme',

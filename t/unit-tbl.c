@@ -64,7 +64,7 @@ int main(void)
   const char *keys[] = { "b", "d", "f", "h" };
   int i, r;
 
-  plan(31);
+  plan(34);
   if (!mkdtemp(dir)) return 1;
   ok(tbl_open(&t, dir, TBL_RECOVER) == 0, "open with recovery on an empty directory");
   ok(tbl_put(t, 0, "kv", "k1", 2, "v1", 2) == 0, "put");
@@ -99,6 +99,17 @@ int main(void)
   ok(tbl_begin(t, &x) == 0 && tbl_put(t, x, "kv", "tx", 2, "2", 1) == 0
      && tbl_del(t, x, "kv", "k1", 2) == 0 && tbl_commit(x) == 0, "put and del committed");
   ok(tbl_get(t, 0, "kv", "tx", 2, &v) == 0 && !strcmp(v.s, "2"), "committed put is there");
+  {
+    int wrote = -1, again = -1;
+    char k[16];
+    for (i = 0; i < 200; i++) {
+      snprintf(k, sizeof k, "t%d", i);
+      tbl_put(t, 0, "trickle", k, strlen(k), "0123456789012345678901234567890123456789", 40);
+    }
+    ok(tbl_trickle(t, 100, &wrote) == 0 && wrote > 0, "trickle writes the dirty pages");
+    ok(tbl_trickle(t, 100, &again) == 0 && again == 0, "trickle again: nothing left to write");
+    ok(tbl_trickle(t, 0, 0) == -1 && errno == EINVAL, "trickle 0 percent: EINVAL");
+  }
   ok(tbl_checkpoint(t) == 0, "checkpoint");
   ok(tbl_uniq(t) != tbl_uniq(t), "tbl_uniq gives a new number each time");
   tbl_close(t);
