@@ -271,10 +271,25 @@ static void sift(struct event_scan *s, size_t i)
   }
 }
 
+/* Streams in key order: many ranges (a substring search) are then read
+   walking the index from one end to the other, each read finding its
+   pages near the last one's, mostly in the cache. */
+static int by_key(const void *a, const void *b)
+{
+  const struct stream *x = *(struct stream *const *)a, *y = *(struct stream *const *)b;
+  size_t n = x->prefix.len < y->prefix.len ? x->prefix.len : y->prefix.len;
+  int c;
+  if (x->ix != y->ix) return x->ix < y->ix ? -1 : 1;
+  c = memcmp(x->prefix.s, y->prefix.s, n);
+  if (c) return c;
+  return x->prefix.len < y->prefix.len ? -1 : x->prefix.len > y->prefix.len;
+}
+
 static int prime(struct event_scan *s)
 {
   struct tbl_txn *x = 0;
   size_t i;
+  if (s->nst > 1) qsort(s->st, s->nst, sizeof *s->st, by_key);
   s->heap = calloc(s->nst ? s->nst : 1, sizeof *s->heap);
   if (!s->heap) return -1;
   /* Many ranges (a substring search): their first reads share one

@@ -85,4 +85,5 @@ grep -q '^From: Shop <s@shop.test>' "$got"
 ok $? "the From header is untouched"
 grep -q 'fatal' "$TMPD/deliver.err"
 ok $((!$?)) "no fatal errors"
+[ "$failed" = 0 ] || { echo "# deliver.err, last lines:"; tail -n 15 "$TMPD/deliver.err" | sed "s/^/# /"; } >&2
 exit $failed
