@@ -158,9 +158,9 @@ int main(void)
   /* record comparison */
   memset(&got, 0, sizeof got);
   got.alg = DKIMKEY_RSA;
-  strcpy(got.selector, "s");
-  strcpy(got.domain, "x.test");
-  strcpy(got.pub, "QUJDRA==");
+  snprintf(got.selector, sizeof got.selector, "%s", "s");
+  snprintf(got.domain, sizeof got.domain, "%s", "x.test");
+  snprintf(got.pub, sizeof got.pub, "%s", "QUJDRA==");
 #define CMP(txt) dkimdns_compare(txt, strlen(txt), &got, &why)
   ok(CMP("v=DKIM1; k=rsa; p=QUJDRA==") == DKIMDNS_MATCH, "compare: match");
   ok(CMP("p=QUJD RA==") == DKIMDNS_MATCH, "compare: no v=, k=rsa by default, p= split by space");

@@ -37,12 +37,12 @@ static void rmdir_all(void)
 
 static int put(struct tbl *t, enum dset_kind k, const char *words)
 {
-  char copy[1024], *argv[64], *p;
+  char copy[1024], *argv[64], *p, *save = 0;
   int argc = 0, r;
   struct dset_filter f;
   struct buf err = BUF_ZERO;
   snprintf(copy, sizeof copy, "%s", words);
-  for (p = strtok(copy, " "); p && argc < 64; p = strtok(0, " ")) argv[argc++] = p;
+  for (p = strtok_r(copy, " ", &save); p && argc < 64; p = strtok_r(0, " ", &save)) argv[argc++] = p;
   r = dset_filter_args(k, argc, argv, &f, &err) == 0 ? dset_filter_put(t, "acme", "default", k, &f, &err) : -1;
   if (r == -1) printf("# %s: %s\n", words, err.s ? err.s : "?");
   dset_filter_free(&f);

@@ -31,7 +31,7 @@ static int parse_is(const char *p, long want, char type, unsigned long long len)
 
 /* Write msg through inject in pieces of step bytes (0: all at once); the
    message part of new/ID into out.  0, or -1 with errno. */
-static int through(const char *msg, size_t n, size_t step, struct buf *out, char *id)
+static int through(const char *msg, size_t n, size_t step, struct buf *out, char id[SPOOL_ID_MAX + 1])
 {
   struct inject j;
   struct envelope e;
@@ -48,7 +48,7 @@ static int through(const char *msg, size_t n, size_t step, struct buf *out, char
   for (i = 0; i < n; i += step ? step : n)
     if (inject_feed(&j, msg + i, step && n - i > step ? step : n - i) == -1) goto fail;
   if (inject_end(&j) == -1 || inject_sync(&j) == -1 || inject_link(&j) == -1) goto fail;
-  strcpy(id, j.id);
+  snprintf(id, SPOOL_ID_MAX + 1, "%s", j.id);   /* id: SPOOL_ID_MAX + 1 bytes */
   inject_done(&j);
   snprintf(path, sizeof path, "%s/new/%s", dir, id);
   buf_trunc(out, 0);
