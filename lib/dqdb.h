@@ -7,7 +7,7 @@
      transaction (several messages per transaction), then new/ID is renamed
      to queue/ID; a crash between leaves a row for a file still in new/,
      and the next pickup only renames it (no second "queued" event);
-   - results (lib/dqsched.c): events and rows commit first; a message whose
+   - results (lib/dqsched_result.c): events and rows commit first; a message whose
      recipients are all final is then unlinked from queue/, and its row is
      deleted once the unlink is durable; resume finishes either step.
    Transactions are retried on EDEADLK; on EAGAIN (recovery needed) the
@@ -32,7 +32,7 @@ int dqdb_resume(struct dqsched *q);
 /* Take everything in new/.  The number of messages taken, or -1. */
 long dqdb_pickup(struct dqsched *q);
 
-/* --- for lib/dqsched.c --- */
+/* --- for lib/dqsched*.c --- */
 typedef int dqdb_fn(struct dqsched *q, struct tbl_txn *x, void *ctx);
 /* Run fn inside a transaction until it commits (fn may run several times:
    it only writes, from what it is given).  0 or -1. */

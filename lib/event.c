@@ -1,10 +1,11 @@
-/* event.c: delivery events: the record, the write path (record, index
-   entries, address table, counters, all in one transaction) and the reads
-   by message (see event.h, event_key.h for the keys, doc/tables.md).
+/* event.c: delivery events: the record and the write path (record,
+   index entries, address table, counters, all in one transaction), and
+   the same entries for loaders in key order (see event.h).
    The record: "1" (format version) \0 time \0 usec \0 status \0 error \0
    then the 14 strings of struct event in declaration order, each \0-ended.
-   Scans: event_scan.c; counters, listings and look-ups: event_list.c;
-   purge: event_purge.c; checks: event_verify.c. */
+   Keys: event_key.c; reads by message and time: event_read.c; scans:
+   event_scan.c; counters, listings and look-ups: event_list.c; purge:
+   event_purge.c; checks: event_verify.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@
 
 #define EVENT_FIELDS 19
 #define EVENT_TEXT_MAX 2048      /* subject, reply and the like are cut here */
-#define STAT_USER_MAX 128        /* API user names (tenant.h) are at most this */
 
 static const char *const names[] = { 0, "queued", "succeeded", "failed", "deferred" };
 
@@ -42,124 +42,6 @@ int event_err_code(int i)
   return i >= 0 && i <= 10 ? i + 1 : ERR_OTHER;
 }
 
-/* ---------- keys ---------- */
-
-void evk_ts(unsigned char *ts, long long us, unsigned long long seq)
-{
-  unsigned long long u = us < 0 ? 0 : (unsigned long long)us;
-  int i;
-  for (i = 7; i >= 0; i--, u >>= 8) ts[i] = (unsigned char)(u & 0xff);
-  for (i = 15; i >= 8; i--, seq >>= 8) ts[i] = (unsigned char)(seq & 0xff);
-}
-
-long long evk_ts_us(const unsigned char *ts)
-{
-  unsigned long long u = 0;
-  int i;
-  for (i = 0; i < 8; i++) u = u << 8 | ts[i];
-  return (long long)(u & 0x7fffffffffffffffULL);
-}
-
-int evk_name_ok(const char *s)
-{
-  size_t i;
-  if (!s || !*s) return 0;
-  for (i = 0; s[i]; i++)
-    if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || i == 64) return 0;
-  return 1;
-}
-
-int evk_part(struct buf *k, const char *tenant, const char *comp)
-{
-  buf_trunc(k, 0);
-  if (buf_addz(k, tenant) == -1 || buf_addz(k, comp) == -1) return -1;
-  return 0;
-}
-
-int evk_lower(struct buf *b, const char *s)
-{
-  size_t n = strlen(s), i;
-  if (buf_ready(b, n) == -1) return -1;
-  for (i = 0; i < n; i++) {
-    char c = s[i];
-    b->s[b->len + i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-  }
-  b->len += n;
-  b->s[b->len] = 0;
-  return 0;
-}
-
-const char *evk_domain(const char *addr)
-{
-  const char *at = strrchr(addr, '@');
-  return at ? at + 1 : "";
-}
-
-int evk_ixval(struct buf *v, int status, int error)
-{
-  buf_trunc(v, 0);
-  if (buf_addc(v, (char)('0' + status)) == -1) return -1;
-  return error ? buf_printf(v, "%d", error) : 0;
-}
-
-int evk_ixval_parse(const void *vp, size_t vn, int *status, int *error)
-{
-  const char *v = vp;
-  size_t i;
-  int e = 0;
-  if (vn < 1 || vn > 4 || v[0] < '1' || v[0] > '4') return -1;
-  for (i = 1; i < vn; i++) {
-    if (v[i] < '0' || v[i] > '9') return -1;
-    e = e * 10 + (v[i] - '0');
-  }
-  *status = v[0] - '0';
-  *error = e;
-  return 0;
-}
-
-int evk_counts_encode(struct buf *v, const struct event_counts *c)
-{
-  int i;
-  buf_trunc(v, 0);
-  if (buf_addz(v, "1") == -1) return -1;
-  for (i = 0; i < EVC_N; i++)
-    if (buf_addu(v, c->n[i]) == -1 || buf_addc(v, 0) == -1) return -1;
-  return 0;
-}
-
-int evk_counts_decode(struct event_counts *c, const void *vp, size_t vn)
-{
-  const char *p = vp, *end = p + vn;
-  int i;
-  memset(c, 0, sizeof *c);
-  if (vn < 2 || memcmp(p, "1", 2)) return -1;
-  p += 2;
-  /* Counters a later format adds are ignored; missing ones stay 0. */
-  for (i = 0; i < EVC_N && p < end; i++) {
-    unsigned long long u = 0;
-    while (p < end && *p >= '0' && *p <= '9') u = u * 10 + (unsigned long long)(*p++ - '0');
-    if (p == end || *p) return -1;
-    c->n[i] = u;
-    p++;
-  }
-  return 0;
-}
-
-/* TENANT \0 KIND SLOT \0 [DOMAIN \0] COMP \0 USER */
-int evk_statkey(struct buf *k, const char *tenant, int kind, long long slot,
-                const char *domain, const char *comp, const char *user)
-{
-  size_t un = strlen(user);
-  buf_trunc(k, 0);
-  if (buf_addz(k, tenant) == -1 || buf_printf(k, "%c%012lld", kind, slot) == -1
-      || buf_addc(k, 0) == -1)
-    return -1;
-  if (kind == EVENT_SLOT_DOMAIN && buf_addz(k, domain) == -1) return -1;
-  if (un > STAT_USER_MAX) un = STAT_USER_MAX;
-  if (buf_addz(k, comp) == -1 || buf_add(k, user, un) == -1) return -1;
-  return 0;
-}
-
 /* ---------- the record ---------- */
 
 /* Add s (0 = "") with its NUL, cut at EVENT_TEXT_MAX on a UTF-8
@@ -175,11 +57,6 @@ static int addfield(struct buf *b, const char *s)
   }
   if (buf_add(b, s, n) == -1) return -1;
   return buf_addc(b, 0);
-}
-
-static long long clamp(long long t)
-{
-  return t < 0 ? 0 : t > EVENT_TIME_MAX ? EVENT_TIME_MAX : t;
 }
 
 static int num(const char *s, long long *v)
@@ -234,110 +111,6 @@ int event_decode(struct event *e, const void *v, size_t vn, struct buf *scratch)
   return 0;
 }
 
-int evk_head(const void *v, size_t vn, long long *time, int *status, int *error)
-{
-  const char *p = v, *end = p + vn;
-  long long n[5];
-  int i;
-  for (i = 0; i < 5; i++) {
-    long long x = 0;
-    int any = 0, neg = 0;
-    if (p < end && *p == '-') neg = 1, p++;
-    while (p < end && *p >= '0' && *p <= '9' && x < 1000000000000000LL)
-      x = x * 10 + (*p++ - '0'), any = 1;
-    if (p == end || *p || !any) return -1;
-    n[i] = neg ? -x : x;
-    p++;
-  }
-  if (n[0] != 1 || n[3] < EV_QUEUED || n[3] > EV_DEFERRED) return -1;
-  *time = n[1];
-  *status = (int)n[3];
-  *error = (int)n[4];
-  return 0;
-}
-
-/* k = P TYPE VALUE \0 TS, or P TYPE TS when value is 0. */
-static int ixkey(struct buf *k, const char *tenant, const char *comp, int type,
-                 const char *value, const unsigned char *ts)
-{
-  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, (char)type) == -1) return -1;
-  if (value && buf_addz(k, value) == -1) return -1;
-  return buf_add(k, ts, EVENT_TS);
-}
-
-/* ---------- the write path ---------- */
-
-/* The index entries of a record, computed from the record as stored (so
-   that the writer, the purge and the check agree on every key). */
-int evk_ents_build(struct evk_ents *x, const struct event *e, const unsigned char *ts)
-{
-  const char *tenant = e->tenant, *comp = e->composition;
-  struct evk_ent *n;
-  x->n = 0;
-  buf_trunc(&x->rcpt, 0);
-  buf_trunc(&x->sender, 0);
-  if (evk_lower(&x->rcpt, e->rcpt) == -1 || evk_lower(&x->sender, e->sender) == -1) return -1;
-  x->domain = evk_domain(x->rcpt.s);
-  /* By our message id (tenant-wide): the composition and status ride along. */
-  n = &x->e[x->n++];
-  n->table = EVT_ID;
-  buf_trunc(&n->k, 0);
-  buf_trunc(&n->v, 0);
-  if (buf_addz(&n->k, tenant) == -1 || buf_addz(&n->k, e->id) == -1
-      || buf_add(&n->k, ts, EVENT_TS) == -1 || buf_addz(&n->v, comp) == -1
-      || buf_addc(&n->v, (char)('0' + e->status)) == -1)
-    return -1;
-  if (x->rcpt.len) {
-    n = &x->e[x->n++];
-    n->table = EVT_IX;
-    if (ixkey(&n->k, tenant, comp, IX_RCPT, x->rcpt.s, ts) == -1
-        || evk_ixval(&n->v, (int)e->status, e->error) == -1)
-      return -1;
-  }
-  if (*x->domain) {
-    n = &x->e[x->n++];
-    n->table = EVT_IX;
-    if (ixkey(&n->k, tenant, comp, IX_DOMAIN, x->domain, ts) == -1
-        || evk_ixval(&n->v, (int)e->status, e->error) == -1)
-      return -1;
-  }
-  n = &x->e[x->n++];
-  n->table = EVT_IX;
-  if (ixkey(&n->k, tenant, comp, IX_SENDER, x->sender.s, ts) == -1
-      || evk_ixval(&n->v, (int)e->status, e->error) == -1)
-    return -1;
-  if (e->status == EV_FAILED || e->status == EV_DEFERRED) {
-    n = &x->e[x->n++];
-    n->table = EVT_IX;
-    buf_trunc(&n->v, 0);
-    if (ixkey(&n->k, tenant, comp, e->status == EV_FAILED ? IX_FAILED : IX_DEFERRED, 0, ts) == -1
-        || (e->error && buf_printf(&n->v, "%d", e->error) == -1))
-      return -1;
-  }
-  return 0;
-}
-
-void evk_ents_free(struct evk_ents *x)
-{
-  size_t i;
-  for (i = 0; i < sizeof x->e / sizeof x->e[0]; i++) {
-    buf_free(&x->e[i].k);
-    buf_free(&x->e[i].v);
-  }
-  buf_free(&x->rcpt);
-  buf_free(&x->sender);
-}
-
-int evk_midkey(struct buf *k, const struct event *e)
-{
-  buf_trunc(k, 0);
-  if (!*e->message_id) return 1;
-  if (buf_addz(k, e->tenant) == -1 || buf_addz(k, e->message_id) == -1
-      || buf_adds(k, e->id) == -1)
-    return -1;
-  return 0;
-}
-
 struct add {
   struct buf rec, key, k2, tmp, lc, scratch, other;
   struct evk_ents ents;
@@ -355,36 +128,6 @@ static void add_free(struct add *a)
   buf_free(&a->scratch);
   buf_free(&a->other);
   evk_ents_free(&a->ents);
-}
-
-/* The address table: the suffixes of a recipient that start at every
-   EVENT_ADDR_STEP-th position of its local part (and just past it), so
-   that a substring search is a few prefix walks (event_addr_find); a
-   substring inside "@DOMAIN" is found through the partition's domains. */
-size_t evk_addr_positions(const char *rcpt)
-{
-  size_t n = strlen(rcpt), end;
-  const char *at = strrchr(rcpt, '@');
-  if (n > EVENT_ADDR_SUFFIX_MAX || n == 0) return 1;
-  end = (at ? (size_t)(at - rcpt) : n) + EVENT_ADDR_STEP;
-  if (end > n) end = n;
-  return (end + EVENT_ADDR_STEP - 1) / EVENT_ADDR_STEP;
-}
-
-int evk_addr_key(struct buf *k, const char *tenant, const char *comp, const char *rcpt, size_t j)
-{
-  size_t i = j * EVENT_ADDR_STEP;
-  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, ADDR_SUFFIX) == -1
-      || buf_addz(k, rcpt + i) == -1 || buf_add(k, rcpt, i) == -1)
-    return -1;
-  return 0;
-}
-
-int evk_addr_other(struct buf *k, const char *tenant, const char *comp, int type, const char *s)
-{
-  if (evk_part(k, tenant, comp) == -1 || buf_addc(k, (char)type) == -1 || buf_adds(k, s) == -1)
-    return -1;
-  return 0;
 }
 
 /* 1 if key k of table was looked at (and made to exist) by an earlier
@@ -490,21 +233,6 @@ out:
   return r;
 }
 
-void evk_count(struct event_counts *c, int status, int error, int late)
-{
-  switch (status) {
-  case EV_QUEUED: c->n[EVC_QUEUED]++; break;
-  case EV_SUCCEEDED: c->n[EVC_SUCCEEDED]++; break;
-  case EV_DEFERRED: c->n[EVC_DEFERRED]++; break;
-  case EV_FAILED:
-    c->n[EVC_ERR + event_err_index(error)]++;
-    if (evk_is_blocked(status, error)) c->n[EVC_BLOCKED]++;
-    else if (late) c->n[EVC_LATE]++;
-    else c->n[EVC_FAILED]++;
-    break;
-  }
-}
-
 /* Add delta to the counter row k. */
 static int count_row(struct tbl *t, struct tbl_txn *x, struct add *a, const char *k, size_t kn,
                      const struct event_counts *delta)
@@ -538,17 +266,12 @@ static int count_one(struct tbl *t, struct tbl_txn *x, struct add *a, int kind, 
   return count_row(t, x, a, a->k2.s, a->k2.len, &c);
 }
 
-int evk_is_blocked(int status, int error)
-{
-  return status == EV_FAILED && (error == ERR_SUPPRESSED || error == ERR_UNSUBSCRIBED);
-}
-
 /* The record of in into rec (its composition made "default" if empty),
    decoded into e (strings in scratch).  0, or -1 (EINVAL). */
 static int record(const struct event *in, struct buf *rec, struct event *e, struct buf *scratch)
 {
   const char *comp = in->composition && *in->composition ? in->composition : "default";
-  long long tm = clamp(in->time);
+  long long tm = evk_clamp(in->time);
   if (!evk_name_ok(in->tenant) || !evk_name_ok(comp) || !in->id || !*in->id
       || in->status < EV_QUEUED || in->status > EV_DEFERRED || in->error < 0 || in->error > 999)
     return errno = EINVAL, -1;
@@ -572,7 +295,7 @@ static int add(struct tbl *t, struct tbl_txn *x, const struct event *in, struct 
   unsigned char ts[EVENT_TS];
   const char *comp;
   struct event e;
-  long long tm = clamp(in->time), slot;
+  long long tm = evk_clamp(in->time), slot;
   unsigned usec = in->usec % 1000000;
   size_t i;
   int r = -1, tries, late = 0;
@@ -710,7 +433,7 @@ int event_entries(const struct event *in, unsigned long long seq, int late,
   struct add a;
   struct event e;
   unsigned char ts[EVENT_TS];
-  long long tm = clamp(in->time), slot;
+  long long tm = evk_clamp(in->time), slot;
   size_t i, last;
   int r = -1;
   memset(&a, 0, sizeof a);
@@ -754,116 +477,4 @@ int event_entries(const struct event *in, unsigned long long seq, int late,
 out:
   add_free(&a);
   return r;
-}
-
-/* ---------- by message ---------- */
-
-struct byid {
-  struct tbl *t;
-  struct tbl_txn *x;
-  const char *tenant;
-  const char *prefix;
-  size_t prefixn;
-  struct buf keys;                 /* COMP \0 TS ... */
-};
-
-static int byid_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
-{
-  struct byid *b = ctx;
-  size_t cn = strnlen(v, vn);
-  if (kn != b->prefixn + EVENT_TS || memcmp(k, b->prefix, b->prefixn)) return 1;  /* past it */
-  if (cn == vn) return 0;
-  if (buf_add(&b->keys, v, cn + 1) == -1
-      || buf_add(&b->keys, (const char *)k + b->prefixn, EVENT_TS) == -1)
-    return -1;
-  return 0;
-}
-
-int event_by_id(struct tbl *t, const char *tenant, const char *id, event_fn *fn, void *ctx)
-{
-  struct byid b;
-  struct buf prefix = BUF_ZERO, key = BUF_ZERO, val = BUF_ZERO, scratch = BUF_ZERO;
-  struct event e;
-  size_t i;
-  int r;
-  memset(&b, 0, sizeof b);
-  if (!evk_name_ok(tenant) || !id) return errno = EINVAL, -1;
-  if (buf_addz(&prefix, tenant) == -1 || buf_addz(&prefix, id) == -1) return -1;
-  b.t = t;
-  b.tenant = tenant;
-  b.prefix = prefix.s;
-  b.prefixn = prefix.len;
-  /* Index and records read in one transaction: one locker, one view. */
-  r = tbl_begin(t, &b.x);
-  if (r == 0) {
-    r = tbl_walk(t, b.x, EVT_ID, prefix.s, prefix.len, 0, byid_one, &b);
-    for (i = 0; r >= 0 && i < b.keys.len;) {
-      const char *comp = b.keys.s + i;
-      size_t cn = strlen(comp);
-      if (evk_part(&key, tenant, comp) == -1
-          || buf_add(&key, b.keys.s + i + cn + 1, EVENT_TS) == -1) {
-        r = -1;
-        break;
-      }
-      i += cn + 1 + EVENT_TS;
-      r = tbl_get(t, b.x, EVT_EVENT, key.s, key.len, &val);
-      if (r == 1) continue;        /* purged between index and record */
-      if (r == -1) break;
-      if (event_decode(&e, val.s, val.len, &scratch) == -1) continue;
-      r = fn(ctx, &e);
-      if (r) {
-        r = r < 0 ? -1 : r + 2;
-        break;
-      }
-    }
-    if (r < 0) tbl_abort(b.x);
-    else if (tbl_commit(b.x) == -1) r = -1;
-  }
-  buf_free(&prefix);
-  buf_free(&b.keys);
-  buf_free(&key);
-  buf_free(&val);
-  buf_free(&scratch);
-  if (r == 1 || r == 0) return 0;
-  return r > 2 ? r - 2 : r;
-}
-
-struct comps {
-  struct buf list;
-};
-
-static int comp_one(void *ctx, const char *name)
-{
-  struct comps *c = ctx;
-  return buf_addz(&c->list, name) == -1 ? -1 : 0;
-}
-
-int event_range(struct tbl *t, const char *tenant, long long from, long long to,
-                int reverse, event_fn *fn, void *ctx)
-{
-  struct event_scan *s;
-  struct comps c;
-  struct event e;
-  size_t i;
-  int r;
-  memset(&c, 0, sizeof c);
-  if (!evk_name_ok(tenant)) return errno = EINVAL, -1;
-  from = clamp(from);
-  to = clamp(to);
-  if (event_comps(t, tenant, comp_one, &c) == -1) return -1;
-  if (event_scan_new(&s, t, tenant, from, to + 1, !reverse) == -1) {
-    buf_free(&c.list);
-    return -1;
-  }
-  r = 0;
-  for (i = 0; i < c.list.len && r == 0; i += strlen(c.list.s + i) + 1)
-    r = event_scan_add(s, EVENT_IX_TIME, c.list.s + i, 0);
-  while (r == 0 && (r = event_scan_next(s, &e)) == 1) {
-    r = fn(ctx, &e);
-    if (r < 0) r = -1;
-    else if (r > 0) r += 1;        /* > 1: fn stopped us */
-  }
-  event_scan_free(s);
-  buf_free(&c.list);
-  return r > 1 ? r - 1 : r;
 }

@@ -53,6 +53,8 @@
 /* ts = microseconds us and sequence seq, big-endian. */
 void evk_ts(unsigned char *ts, long long us, unsigned long long seq);
 long long evk_ts_us(const unsigned char *ts);
+/* t (unix seconds) clamped to 0 .. EVENT_TIME_MAX. */
+long long evk_clamp(long long t);
 /* k = TENANT \0 COMP \0 (replacing its content). */
 int evk_part(struct buf *k, const char *tenant, const char *comp);
 /* Append s in ASCII lower case (without NUL). */
