@@ -21,12 +21,6 @@ fail() { echo "cmc-init: fatal: $*" >&2; exit 111; }
 mkdir -p "$CMC_HOME" || fail "unable to create $CMC_HOME"
 CMC_HOME=$(cd "$CMC_HOME" && pwd)
 "$CMC_BIN/cmcctl" init || fail "cmcctl init failed"
-# The shared cache of an installation that keeps 40 days of reports:
-# 256 MB at most (Berkeley DB grows it as it is used; doc/reports.md §9).
-# An operator's own db/DB_CONFIG is left alone.
-if [ ! -f "$CMC_HOME/db/DB_CONFIG" ]; then
-  printf 'set_cachesize 0 268435456 1\n' >"$CMC_HOME/db/DB_CONFIG" || fail "unable to write db/DB_CONFIG"
-fi
 "$CMC_BIN/cmcctl" recover || fail "database recovery failed"
 
 # TLS for STARTTLS: a self-signed certificate made once per installation.
