@@ -64,32 +64,7 @@ while IFS= read -r a; do set -- "$@" "$a"; done <"$TMPD/args"
 start_dns "$@"
 
 # opendkim-testmsg's resolver, pointed at our dnsmasq.
-cat >"$TMPD/shim.c" <<'EOF'
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <dlfcn.h>
-#include <resolv.h>
-#include <stdlib.h>
-#include <string.h>
-int __res_ninit(res_state rs)
-{
-  int (*real)(res_state) = (int (*)(res_state))dlsym(RTLD_NEXT, "__res_ninit");
-  const char *s = getenv("SHIM_RESOLVER"), *colon = s ? strchr(s, ':') : 0;
-  char ip[64];
-  int r = real(rs);
-  if (r == 0 && colon && (size_t)(colon - s) < sizeof ip) {
-    memcpy(ip, s, (size_t)(colon - s));
-    ip[colon - s] = 0;
-    rs->nscount = 1;
-    memset(&rs->nsaddr_list[0], 0, sizeof rs->nsaddr_list[0]);
-    rs->nsaddr_list[0].sin_family = AF_INET;
-    rs->nsaddr_list[0].sin_port = htons((unsigned short)atoi(colon + 1));
-    inet_pton(AF_INET, ip, &rs->nsaddr_list[0].sin_addr);
-  }
-  return r;
-}
-EOF
-cc -shared -fPIC -o "$TMPD/shim.so" "$TMPD/shim.c" -ldl || echo "Bail out! cannot build the resolver shim"
+resolver_shim
 testmsg() { SHIM_RESOLVER=$CMC_RESOLVER LD_PRELOAD=$TMPD/shim.so /usr/sbin/opendkim-testmsg; }
 # dkimpy FILE...: "FILE pass|fail" each, keys from our dnsmasq.
 dkimpy() { $PY - "$DNS_PORT" "$@" <<'PYEOF'

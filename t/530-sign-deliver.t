@@ -133,32 +133,7 @@ is "$(dkimpy "$DU")" "pass" "dual: a verifier that checks the first only: RSA pa
 # points it at the dnsmasq (as in t/500-dkim-sign.t, which also shows
 # that the key does come from there).  It is given the RSA signature
 # alone: the copy without the Ed25519 field, which no signature covers.
-cat >"$TMPD/shim.c" <<'EOF'
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <dlfcn.h>
-#include <resolv.h>
-#include <stdlib.h>
-#include <string.h>
-int __res_ninit(res_state rs)
-{
-  int (*real)(res_state) = (int (*)(res_state))dlsym(RTLD_NEXT, "__res_ninit");
-  const char *s = getenv("SHIM_RESOLVER"), *colon = s ? strchr(s, ':') : 0;
-  char ip[64];
-  int r = real(rs);
-  if (r == 0 && colon && (size_t)(colon - s) < sizeof ip) {
-    memcpy(ip, s, (size_t)(colon - s));
-    ip[colon - s] = 0;
-    rs->nscount = 1;
-    memset(&rs->nsaddr_list[0], 0, sizeof rs->nsaddr_list[0]);
-    rs->nsaddr_list[0].sin_family = AF_INET;
-    rs->nsaddr_list[0].sin_port = htons((unsigned short)atoi(colon + 1));
-    inet_pton(AF_INET, ip, &rs->nsaddr_list[0].sin_addr);
-  }
-  return r;
-}
-EOF
-cc -shared -fPIC -o "$TMPD/shim.so" "$TMPD/shim.c" -ldl || echo "Bail out! cannot build the resolver shim"
+resolver_shim
 $PY - "$DU" >"$TMPD/dual.rsa" <<'PYEOF'
 import re, sys
 head, body = open(sys.argv[1], "rb").read().split(b"\r\n\r\n", 1)

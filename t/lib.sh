@@ -97,3 +97,11 @@ start_sink() {
   wait_for 15 grep -q 'tcpserver: status:' "$_sdir.err" \
     || { cat "$_sdir.err"; echo "Bail out! mail-sink on $_sip:$SINK_PORT did not start"; exit 1; }
 }
+
+# resolver_shim: build $TMPD/shim.so from t/data/resshim.c; then
+# SHIM_RESOLVER=IP:PORT LD_PRELOAD=$TMPD/shim.so CMD makes CMD's glibc
+# resolver ask that server (opendkim-testmsg knows no other way).
+resolver_shim() {
+  cc -shared -fPIC -o "$TMPD/shim.so" "$T/data/resshim.c" -ldl \
+    || { echo "Bail out! cannot build the resolver shim"; exit 1; }
+}
