@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include "buf.h"
+#include "ctl.h"
 #include "die.h"
 #include "dkimdns.h"
 #include "dkimkey.h"
@@ -76,20 +77,12 @@ static void out(const char *s, size_t n)
   if (fwrite(s, 1, n, stdout) != n) die_sys(EXIT_TEMP, "unable to write output", 0);
 }
 
-static void when(char *dst, size_t n, long long secs)
-{
-  time_t tt = (time_t)secs;
-  struct tm tm;
-  if (!gmtime_r(&tt, &tm) || !strftime(dst, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(dst, n, "%lld", secs);
-}
-
 static int print_key(void *ctx, const struct dkimkey *k)
 {
   char c[32], ch[32];
   (void)ctx;
-  when(c, sizeof c, k->created);
-  when(ch, sizeof ch, k->changed);
+  ctl_time(c, sizeof c, k->created);
+  ctl_time(ch, sizeof ch, k->changed);
   if (printf("%s\t%s\t%s\t%s\t%u\t%s\t%s\t%s\n", k->tenant, k->domain, k->selector,
              dkimkey_alg_name(k->alg), k->bits, dkimkey_state_name(k->state), c, ch) < 0)
     die_sys(EXIT_TEMP, "unable to write output", 0);

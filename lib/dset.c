@@ -325,38 +325,38 @@ int dset_filter_format(enum dset_kind k, const struct dset_filter *f, struct buf
 
 /* --- records --- */
 
-static int item(struct buf *out, const char *k, const char *v)
+int dset_item(struct buf *out, const char *k, const char *v)
 {
   if (buf_adds(out, k) == -1 || buf_addc(out, '=') == -1 || buf_adds(out, v) == -1) return -1;
   return buf_addc(out, 0);
 }
 
-static int itemu(struct buf *out, const char *k, unsigned v)
+int dset_itemu(struct buf *out, const char *k, unsigned v)
 {
   char t[16];
   snprintf(t, sizeof t, "%u", v);
-  return item(out, k, t);
+  return dset_item(out, k, t);
 }
 
 int dset_filter_encode(const struct dset_filter *f, struct buf *out)
 {
   size_t i;
-  if (item(out, "n", f->name) == -1) return -1;
+  if (dset_item(out, "n", f->name) == -1) return -1;
   for (i = 0; i < f->ncond; i++)
-    if (item(out, "h", f->header[i]) == -1 || item(out, "p", f->pattern[i]) == -1) return -1;
+    if (dset_item(out, "h", f->header[i]) == -1 || dset_item(out, "p", f->pattern[i]) == -1) return -1;
   for (i = 0; i < f->nxcond; i++)
-    if (item(out, "xh", f->xheader[i]) == -1 || item(out, "xp", f->xpattern[i]) == -1) return -1;
-  if (f->maxconn && itemu(out, "m", f->maxconn) == -1) return -1;
-  if (f->interval && itemu(out, "i", f->interval) == -1) return -1;
-  if (f->nips && itemu(out, "ips", f->nips) == -1) return -1;
-  if (f->prio && itemu(out, "pr", f->prio) == -1) return -1;
+    if (dset_item(out, "xh", f->xheader[i]) == -1 || dset_item(out, "xp", f->xpattern[i]) == -1) return -1;
+  if (f->maxconn && dset_itemu(out, "m", f->maxconn) == -1) return -1;
+  if (f->interval && dset_itemu(out, "i", f->interval) == -1) return -1;
+  if (f->nips && dset_itemu(out, "ips", f->nips) == -1) return -1;
+  if (f->prio && dset_itemu(out, "pr", f->prio) == -1) return -1;
   for (i = 0; i < f->nwin; i++) {
     struct buf w = BUF_ZERO;
-    int r = win_fmt(&w, &f->win[i]) == -1 ? -1 : item(out, "w", w.s);
+    int r = win_fmt(&w, &f->win[i]) == -1 ? -1 : dset_item(out, "w", w.s);
     buf_free(&w);
     if (r == -1) return -1;
   }
-  if (f->addr && (item(out, "a", f->addr) == -1 || item(out, "mode", f->rewrite ? "rewrite" : "copy") == -1))
+  if (f->addr && (dset_item(out, "a", f->addr) == -1 || dset_item(out, "mode", f->rewrite ? "rewrite" : "copy") == -1))
     return -1;
   return 0;
 }

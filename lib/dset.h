@@ -130,6 +130,10 @@ int dset_generation(struct tbl *t, unsigned long long *gen);   /* 0 when never s
    above), unsubscribe_url (https://...), unsubscribe_mailto (an address).
    1 if key=value may be saved (other keys: always), 0 with the reason. */
 int dset_value_ok(const char *key, const char *value, struct buf *err);
+/* A record's fields, for lib/dset*.c: "k=v" and a NUL appended to out.
+   0 or -1 (ENOMEM). */
+int dset_item(struct buf *out, const char *k, const char *v);
+int dset_itemu(struct buf *out, const char *k, unsigned v);
 #define DSET_ZONEINFO "/usr/share/zoneinfo"
 #define DSET_TIMEZONE_DEFAULT "Asia/Tokyo"
 #endif

@@ -17,19 +17,6 @@
 
 static const char kindc[DSET_NKIND] = { 's', 'p', 'w', 'f', 'u' };
 
-static int item(struct buf *out, const char *k, const char *v)
-{
-  if (buf_adds(out, k) == -1 || buf_addc(out, '=') == -1 || buf_adds(out, v) == -1) return -1;
-  return buf_addc(out, 0);
-}
-
-static int itemu(struct buf *out, const char *k, unsigned v)
-{
-  char t[16];
-  snprintf(t, sizeof t, "%u", v);
-  return item(out, k, t);
-}
-
 /* --- transactions --- */
 
 typedef int txn_fn(struct tbl *t, struct tbl_txn *x, void *ctx);
@@ -348,8 +335,8 @@ static int speed_tx(struct tbl *t, struct tbl_txn *x, void *ctx)
     r = tbl_del(t, x, DSET_TABLE, k.s, k.len);
     goto out;
   }
-  if (itemu(&v, "m", o->s->maxconn) == -1 || itemu(&v, "i", o->s->interval) == -1
-      || itemu(&v, "ips", o->s->nips) == -1)
+  if (dset_itemu(&v, "m", o->s->maxconn) == -1 || dset_itemu(&v, "i", o->s->interval) == -1
+      || dset_itemu(&v, "ips", o->s->nips) == -1)
     goto out;
   r = tbl_put(t, x, DSET_TABLE, k.s, k.len, v.s, v.len);
 out:
@@ -386,7 +373,7 @@ int dset_speed_get(struct tbl *t, const char *tenant, const char *comp, struct d
   if (r == 0) {
     /* the items of a filter record without its name */
     struct buf rec = BUF_ZERO;
-    if (item(&rec, "n", "default") == -1 || buf_add(&rec, v.s, v.len) == -1
+    if (dset_item(&rec, "n", "default") == -1 || buf_add(&rec, v.s, v.len) == -1
         || dset_filter_decode(&f, rec.s, rec.len) == -1) {
       r = errno == ENOMEM ? -1 : 1;
     } else {

@@ -288,3 +288,27 @@ int evk_is_blocked(int status, int error)
 {
   return status == EV_FAILED && (error == ERR_SUPPRESSED || error == ERR_UNSUBSCRIBED);
 }
+
+struct any {
+  const void *prefix;
+  size_t prefixn;
+  int found;
+};
+
+static int any_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
+{
+  struct any *a = ctx;
+  (void)v; (void)vn;
+  a->found = kn >= a->prefixn && !memcmp(k, a->prefix, a->prefixn);
+  return 1;
+}
+
+int evk_any(struct tbl *t, struct tbl_txn *x, const char *table, const void *prefix, size_t n)
+{
+  struct any a;
+  a.prefix = prefix;
+  a.prefixn = n;
+  a.found = 0;
+  if (tbl_walk(t, x, table, prefix, n, 0, any_one, &a) < 0) return -1;
+  return a.found;
+}

@@ -102,6 +102,10 @@ void evk_ents_free(struct evk_ents *x);
 /* k = the event_mid key of e: 0, 1 when e has no Message-ID, -1. */
 int evk_midkey(struct buf *k, const struct event *e);
 
+/* 1 if a key of table starts with prefix (inside x, may be 0), 0 if
+   none does, -1. */
+int evk_any(struct tbl *t, struct tbl_txn *x, const char *table, const void *prefix, size_t n);
+
 /* tbl_walk in short transactions of EVK_CHUNK keys each, so that a long
    walk never holds its read locks for long; fn is called for a chunk's
    entries after its transaction ended, so it may use tbl itself.  Same

@@ -54,31 +54,6 @@ static int pick_one(void *ctx, const void *k, size_t kn, const void *v, size_t v
   return buf_add(&p->arena, v, vn) == -1 ? -1 : 0;
 }
 
-struct any {
-  const char *prefix;
-  size_t prefixn;
-  int found;
-};
-
-static int any_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
-{
-  struct any *a = ctx;
-  (void)v; (void)vn;
-  a->found = kn >= a->prefixn && !memcmp(k, a->prefix, a->prefixn);
-  return 1;
-}
-
-/* 1 if a key of table starts with prefix, inside x. */
-static int any(struct tbl *t, struct tbl_txn *x, const char *table, const char *prefix, size_t n)
-{
-  struct any a;
-  a.prefix = prefix;
-  a.prefixn = n;
-  a.found = 0;
-  if (tbl_walk(t, x, table, prefix, n, 0, any_one, &a) < 0) return -1;
-  return a.found;
-}
-
 static int del(struct tbl *t, struct tbl_txn *x, const char *table, const struct buf *k)
 {
   return tbl_del(t, x, table, k->s, k->len) == -1 ? -1 : 0;
@@ -144,7 +119,7 @@ static int purge_tx(struct tbl *t, struct tbl_txn *x, const char *tenant, const 
     mid = id + strlen(id) + 1;
     buf_trunc(&w->k2, 0);
     if (buf_addz(&w->k2, tenant) == -1 || buf_addz(&w->k2, id) == -1) return -1;
-    if ((r = any(t, x, EVT_ID, w->k2.s, w->k2.len)) == -1) return -1;
+    if ((r = evk_any(t, x, EVT_ID, w->k2.s, w->k2.len)) == -1) return -1;
     if (r || !*mid) continue;
     buf_trunc(&w->k2, 0);
     if (buf_addz(&w->k2, tenant) == -1 || buf_addz(&w->k2, mid) == -1
@@ -160,7 +135,7 @@ static int purge_tx(struct tbl *t, struct tbl_txn *x, const char *tenant, const 
     if (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, IX_RCPT) == -1
         || buf_addz(&w->k2, rc) == -1)
       return -1;
-    if ((r = any(t, x, EVT_IX, w->k2.s, w->k2.len)) == -1) return -1;
+    if ((r = evk_any(t, x, EVT_IX, w->k2.s, w->k2.len)) == -1) return -1;
     if (r) continue;
     if (drop_address(t, x, w, tenant, comp, rc) == -1) return -1;
     out->addresses++;
@@ -170,7 +145,7 @@ static int purge_tx(struct tbl *t, struct tbl_txn *x, const char *tenant, const 
     if (evk_part(&w->k2, tenant, comp) == -1 || buf_addc(&w->k2, IX_DOMAIN) == -1
         || buf_addz(&w->k2, dom) == -1)
       return -1;
-    if ((r = any(t, x, EVT_IX, w->k2.s, w->k2.len)) == -1) return -1;
+    if ((r = evk_any(t, x, EVT_IX, w->k2.s, w->k2.len)) == -1) return -1;
     if (!r && (evk_addr_other(&w->k2, tenant, comp, ADDR_DOMAIN, dom) == -1
                || del(t, x, EVT_ADDR, &w->k2) == -1))
       return -1;

@@ -11,20 +11,6 @@
 #include "event.h"
 #include "event_key.h"
 
-struct any {
-  const char *prefix;
-  size_t prefixn;
-  int found;
-};
-
-static int any_one(void *ctx, const void *k, size_t kn, const void *v, size_t vn)
-{
-  struct any *a = ctx;
-  (void)v; (void)vn;
-  a->found = kn >= a->prefixn && !memcmp(k, a->prefix, a->prefixn);
-  return 1;
-}
-
 struct verify {
   struct tbl *t;
   const char *tenant;
@@ -138,12 +124,7 @@ static int index_one(void *ctx, const void *kp, size_t kn, const void *v, size_t
 
 static int any0(struct verify *w, const char *table, const struct buf *prefix)
 {
-  struct any a;
-  a.prefix = prefix->s;
-  a.prefixn = prefix->len;
-  a.found = 0;
-  if (tbl_walk(w->t, 0, table, prefix->s, prefix->len, 0, any_one, &a) < 0) return -1;
-  return a.found;
+  return evk_any(w->t, 0, table, prefix->s, prefix->len);
 }
 
 /* A Message-ID entry: its message must have events. */

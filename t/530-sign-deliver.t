@@ -80,46 +80,22 @@ ok "$?" "six messages accepted by smtp-recv"
 arrived() { [ "$(ls "$TMPD/sink/new" | wc -l)" -ge "$1" ]; }
 wait_for 60 arrived 7; ok "$?" "seven copies arrive at the sink"
 copy() { grep -l "^Message-ID: <$1@t>" "$TMPD"/sink/new/* 2>/dev/null | head -${2:-1}; }
-dkimpy() { $PY - "$DNS_PORT" "$@" <<'PYEOF'
-import sys, dkim, dns.resolver
-r = dns.resolver.Resolver(configure=False)
-r.nameservers = ["127.0.0.1"]
-r.port = int(sys.argv[1])
-def txt(name, timeout=5):
-    try:
-        return b"".join(r.resolve(name.decode() if isinstance(name, bytes) else name, "TXT", lifetime=timeout)[0].strings)
-    except Exception:
-        return None
-for f in sys.argv[2:]:
-    try:
-        if f.startswith("-all="):
-            # every signature of the message, by index
-            m = open(f[5:], "rb").read()
-            d = dkim.DKIM(m)
-            n = sum(1 for l in m.split(b"\r\n\r\n")[0].split(b"\r\n") if l.lower().startswith(b"dkim-signature:"))
-            print(" ".join("pass" if d.verify(idx=i, dnsfunc=txt) else "fail" for i in range(n)))
-        else:
-            print("pass" if dkim.verify(open(f, "rb").read(), dnsfunc=txt) else "fail")
-    except Exception as e:
-        print("error", e)
-PYEOF
-}
 cms() { openssl cms -verify -in "$1" -CAfile "$C/ca.pem" -purpose smimesign -out /dev/null >/dev/null 2>&1 && echo verified; }
 B1=$(copy both 2 | sed -n 1p); B2=$(copy both 2 | sed -n 2p)
-is "$(dkimpy "$B1" "$B2" | tr '\n' ' ')" "pass pass " "both recipients' copies: DKIM verifies (dkimpy)"
+is "$(dkimpy --bare "$B1" "$B2" | tr '\n' ' ')" "pass pass " "both recipients' copies: DKIM verifies (dkimpy)"
 is "$(cms "$B1") $(cms "$B2")" "verified verified" "both: S/MIME verifies (openssl cms -verify)"
 like "$(tr -d '\r\n\t ' <"$B1")" "DKIM-Signature:v=1;a=rsa-sha256;c=relaxed/relaxed;d=example.test;s=k1;*" "DKIM first, d=example.test"
 grep -q '^Content-Type: multipart/signed; protocol="application/pkcs7-signature";' "$B1"; ok "$?" "multipart/signed"
 grep -q '^To: r1@dest.test, r2@dest.test' "$B1" && grep -q '^Subject: signed both' "$B1"; ok "$?" "To and Subject outside the signed part"
 is "$(grep -c '^DKIM-Signature' "$B1") $(grep -c '^DKIM-Signature' "$B2")" "1 1" "one DKIM signature in each recipient's copy"
 D=$(copy dkimonly)
-is "$(dkimpy "$D")" "pass" "no certificate for the From: DKIM only, verifies"
+is "$(dkimpy --bare "$D")" "pass" "no certificate for the From: DKIM only, verifies"
 grep -q multipart/signed "$D"; is "$?" 1 "and no S/MIME"
 P=$(copy skipped)
-is "$(dkimpy "$P")" "pass" "a recipient domain on the no-S/MIME list: DKIM verifies"
+is "$(dkimpy --bare "$P")" "pass" "a recipient domain on the no-S/MIME list: DKIM verifies"
 grep -q multipart/signed "$P"; is "$?" 1 "and no S/MIME for it"
 E=$(copy ed)
-is "$(dkimpy "$E")" "pass" "Ed25519 through deliver verifies"
+is "$(dkimpy --bare "$E")" "pass" "Ed25519 through deliver verifies"
 like "$(tr -d '\r\n\t ' <"$E")" "DKIM-Signature:v=1;a=ed25519-sha256;*d=ed.test;s=e1;*" "a=ed25519-sha256"
 N=$(copy nokey)
 grep -q '^DKIM-Signature' "$N"; is "$?" 1 "no key for the domain, tenant allows: sent unsigned"
@@ -127,8 +103,8 @@ DU=$(copy dual)
 is "$(grep -c '^DKIM-Signature' "$DU")" 2 "dual: two DKIM-Signature fields"
 like "$(tr -d '\r\n\t ' <"$DU")" "DKIM-Signature:v=1;a=rsa-sha256;*d=dual.test;s=d1;*DKIM-Signature:v=1;a=ed25519-sha256;*d=dual.test;s=d2;*" \
   "RSA (d1) first, then Ed25519 (d2)"
-is "$(dkimpy "-all=$DU")" "pass pass" "dual: dkimpy verifies both signatures"
-is "$(dkimpy "$DU")" "pass" "dual: a verifier that checks the first only: RSA passes"
+is "$(dkimpy --bare --each "$DU")" "pass pass" "dual: dkimpy verifies both signatures"
+is "$(dkimpy --bare "$DU")" "pass" "dual: a verifier that checks the first only: RSA passes"
 # opendkim-testmsg asks glibc's resolver, which knows port 53 only: a shim
 # points it at the dnsmasq (as in t/500-dkim-sign.t, which also shows
 # that the key does come from there).  It is given the RSA signature
@@ -169,7 +145,7 @@ like "$(cat "$TMPD/deliver.err")" "*id=$ID rcpt=r8@dest.test result=Z*" "deliver
 mv "$TMPD/m1.key" "$CMC_HOME/keys/dkim/acme/miss.test/m1.key"
 wait_for 30 ev_has acme "$ID" succeeded; ok "$?" "key back: delivered at the next attempt"
 M=$(copy miss)
-is "$(dkimpy "$M")" "pass" "and signed"
+is "$(dkimpy --bare "$M")" "pass" "and signed"
 is "$(grep -c '^DKIM-Signature' "$M")" 1 "once"
 
 # --- never signable: a malformed header field fails, with the reason ---

@@ -105,3 +105,7 @@ resolver_shim() {
   cc -shared -fPIC -o "$TMPD/shim.so" "$T/data/resshim.c" -ldl \
     || { echo "Bail out! cannot build the resolver shim"; exit 1; }
 }
+
+# dkimpy [--bare] [--each] FILE...: dkimpy's verdict on each FILE, the keys
+# from the dnsmasq of start_dns (t/data/dkimverify.py says the output).
+dkimpy() { $PY "$T/data/dkimverify.py" "$DNS_PORT" "$@"; }
